@@ -1,0 +1,90 @@
+"""The console's chat: messages kept in memory, printed as lines; implements the chat port."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TextIO
+
+from bot.cards import Card
+from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
+from bot.render import card_lines
+
+BOT_NAME = "coopbot"
+
+
+@dataclass
+class ConsoleMessage:
+    id: str
+    channel: str
+    author: str
+    text: str
+    card_number: int | None = None
+
+
+class ConsoleChat:
+    """Keeps every message of the session and prints what the bot does."""
+
+    def __init__(self, out: TextIO, community: CommunityRef, tz_name: str) -> None:
+        self.out = out
+        self.community = community
+        self.tz_name = tz_name
+        self.messages: dict[str, ConsoleMessage] = {}
+        self._count = 0
+
+    def _print(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def _next_id(self) -> str:
+        self._count += 1
+        return f"m{self._count}"
+
+    def channel(self, name: str) -> ChannelRef:
+        return ChannelRef(self.community, name, f"#{name}")
+
+    def post(self, channel: str, author: str, text: str) -> ConsoleMessage:
+        """A person's message: stored and echoed."""
+        message = ConsoleMessage(self._next_id(), channel, author, text)
+        self.messages[message.id] = message
+        self._print(f"[{message.id}] {author}: {text}")
+        return message
+
+    def _print_card(self, header: str, card: Card) -> None:
+        self._print(header)
+        for line in card_lines(card, self.tz_name):
+            self._print(f"    {line}")
+
+    # --- the chat port ----------------------------------------------------------------------
+
+    async def post_card(
+        self, channel: ChannelRef, card: Card, reply_to: MessageRef | None
+    ) -> MessageRef:
+        message = ConsoleMessage(self._next_id(), channel.id, BOT_NAME, card.title, card.number)
+        self.messages[message.id] = message
+        where = f" (reply to {reply_to.id})" if reply_to else ""
+        self._print_card(f"[{message.id}] {BOT_NAME}{where}:", card)
+        return MessageRef(channel, message.id)
+
+    async def update_card(self, message: MessageRef, card: Card) -> None:
+        self._print_card(f"[{message.id} edited]", card)
+
+    async def send_dm(self, to: MemberRef, text: str) -> None:
+        self._print(f"(DM to {to.display}) {text}")
+
+    async def reply_private(self, to: MemberRef, channel: ChannelRef, text: str) -> None:
+        self.private(to.display, text)
+
+    def private(self, name: str, text: str) -> None:
+        """Print a reply only `name` would see; further lines indented."""
+        first, *rest = text.splitlines() or [""]
+        self._print(f"(only {name} sees) {first}")
+        for line in rest:
+            self._print(f"    {line}")
+
+    def note(self, text: str) -> None:
+        """A line from the console itself, not from the bot."""
+        self._print(f"(console) {text}")
+
+    async def fetch_message_text(self, message: MessageRef) -> str | None:
+        found = self.messages.get(message.id)
+        return found.text if found else None

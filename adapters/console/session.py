@@ -1,0 +1,129 @@
+"""Reads console lines (`alice: +pushpin m1`, `:advance 2h`, ...) and turns them into events."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+from typing import TextIO
+
+from adapters.console.chat import ConsoleChat
+from bot.app import Coop
+from bot.clock import AdjustableClock
+from bot.events import ButtonPressed, CommandInvoked, Event, ReactionAdded, ReactionRemoved
+from bot.refs import MemberRef, MessageRef
+
+HELP = """\
+Console syntax (one line each):
+  alice: some text          alice posts a message in the current channel
+  alice: /coop help         alice runs a command
+  alice: +pushpin m1        alice reacts to message m1 (-pushpin removes the reaction)
+  alice: !join m2           alice presses the "join" button on card m2
+  :channel #ops             the next lines happen in #ops
+  :advance 2h               the bot's clock moves on (s, m, h, d, w; e.g. 1h30m)
+  :help                     this text"""
+
+_SPEAKER = re.compile(r"^(?P<who>[A-Za-z0-9_.\-]{1,40}):\s?(?P<text>.*)$")
+_REACTION = re.compile(r"^(?P<sign>[+-])(?P<emoji>\S+)\s+(?P<message>m\d+)$")
+_BUTTON = re.compile(r"^!(?P<button>[a-z]+)\s+(?P<message>m\d+)$")
+_DURATION = re.compile(r"(\d+)\s*(w|d|h|m|s)")
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """`2h`, `1h30m`, `3d`; None when the text is not a duration."""
+    compact = text.replace(" ", "").lower()
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        return None
+    return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
+
+
+class ConsoleSession:
+    """One console conversation: a current channel, people typing, and the bot answering."""
+
+    def __init__(
+        self,
+        coop: Coop,
+        chat: ConsoleChat,
+        clock: AdjustableClock,
+        channel: str,
+        admins: list[str],
+    ) -> None:
+        self.coop = coop
+        self.chat = chat
+        self.clock = clock
+        self.channel = channel
+        self.admins = set(admins)
+
+    def _member(self, name: str) -> MemberRef:
+        return MemberRef(self.chat.community, name, name, is_admin=name in self.admins)
+
+    async def feed(self, line: str) -> None:
+        """Handle one input line."""
+        line = line.rstrip("\r\n")
+        if not line.strip() or line.lstrip().startswith("#"):
+            return
+        if line.startswith(":"):
+            self._directive(line[1:].strip())
+            return
+        match = _SPEAKER.match(line)
+        if match is None:
+            self.chat.note("Start a line with a name, like `alice: hello`, or try :help.")
+            return
+        who, text = match["who"], match["text"].strip()
+        event = self._event(self._member(who), text)
+        if event is not None:
+            await self.coop.handle(event, self.chat)
+
+    def _directive(self, text: str) -> None:
+        name, _, arg = text.partition(" ")
+        arg = arg.strip()
+        if name == "channel" and re.fullmatch(r"#?[a-z0-9_\-]{1,80}", arg):
+            self.channel = arg.lstrip("#")
+            self.chat.note(f"now in #{self.channel}")
+        elif name == "advance" and (delta := parse_duration(arg)) is not None:
+            self.clock.advance(delta)
+            self.chat.note(f"the clock moved on {arg}")
+        elif name == "help":
+            self.chat.out.write(HELP + "\n")
+        else:
+            self.chat.note(f"I don't know `:{text}`. Try :help.")
+
+    def _event(self, actor: MemberRef, text: str) -> Event | None:
+        channel = self.chat.channel(self.channel)
+        if text == "/coop" or text.startswith("/coop "):
+            return CommandInvoked(actor, channel, text[len("/coop") :].strip())
+        if text.startswith("/"):
+            self.chat.private(
+                actor.display, f"The only command here is /coop. Try `{actor.id}: /coop help`."
+            )
+            return None
+        if (m := _REACTION.match(text)) or (m := _BUTTON.match(text)):
+            message = self.chat.messages.get(m["message"])
+            if message is None:
+                self.chat.private(actor.display, f"There's no message {m['message']}.")
+                return None
+            ref = MessageRef(self.chat.channel(message.channel), message.id)
+            if "button" not in m.groupdict():
+                kind = ReactionAdded if m["sign"] == "+" else ReactionRemoved
+                return kind(actor, ref, m["emoji"])
+            if message.card_number is None:
+                self.chat.private(
+                    actor.display, f"{message.id} isn't a card, so it has no buttons."
+                )
+                return None
+            return ButtonPressed(actor, ref, m["button"], message.card_number)
+        self.chat.post(self.channel, actor.id, text)
+        return None
+
+    async def run(self, lines: TextIO, interactive: bool = False) -> None:
+        """Read lines until end of input."""
+        loop = asyncio.get_running_loop()
+        if interactive:
+            self.chat.out.write("coopbot console — type `alice: hello`, or :help. Ctrl-D quits.\n")
+        while True:
+            line = await loop.run_in_executor(None, lines.readline)
+            if not line:
+                return
+            await self.feed(line)

@@ -1,0 +1,1 @@
+"""coopbot core: platform-neutral domain, use cases, grammar, time parsing and wiring."""

@@ -1,0 +1,123 @@
+"""The neutral card and outgoing messages that adapters render for their platform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.model import Action, ActionState, CommitmentStatus, Member
+from bot.refs import ChannelRef, MemberRef, MessageRef
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Button:
+    """A card button; `name` is join, leave or done."""
+
+    name: str
+    label: str
+    number: int
+
+
+@dataclass(frozen=True)
+class Card:
+    """Everything a platform needs to draw an action's card."""
+
+    number: int
+    kind: str
+    title: str
+    creator: Person
+    state: str
+    need: int | None
+    due_at: datetime | None
+    committed: tuple[Person, ...]
+    done: tuple[Person, ...]
+    waitlist: tuple[Person, ...]
+    buttons: tuple[Button, ...]
+
+    @property
+    def in_count(self) -> int:
+        return len(self.committed) + len(self.done)
+
+    @property
+    def progress(self) -> str:
+        """ "2/3 in" with a need, "2 in" without."""
+        return f"{self.in_count}/{self.need} in" if self.need else f"{self.in_count} in"
+
+    def progress_bar(self, width: int = 10) -> str:
+        if not self.need:
+            return ""
+        filled = min(width, round(width * self.in_count / self.need))
+        return "▰" * filled + "▱" * (width - filled)
+
+
+def _person(member: Member) -> Person:
+    return Person(member.external_id, member.display_name)
+
+
+def card_for(action: Action) -> Card:
+    def people(status: CommitmentStatus) -> tuple[Person, ...]:
+        return tuple(_person(c.member) for c in action.with_status(status))
+
+    open_ = action.state is ActionState.OPEN
+    buttons = (
+        (
+            Button("join", "Join", action.number),
+            Button("leave", "Leave", action.number),
+            Button("done", "Done", action.number),
+        )
+        if open_
+        else ()
+    )
+    return Card(
+        number=action.number,
+        kind=action.kind.value,
+        title=action.title,
+        creator=_person(action.creator),
+        state=action.state.value,
+        need=action.need,
+        due_at=action.due_at,
+        committed=people(CommitmentStatus.COMMITTED),
+        done=people(CommitmentStatus.DONE),
+        waitlist=people(CommitmentStatus.WAITLISTED),
+        buttons=buttons,
+    )
+
+
+@dataclass(frozen=True)
+class PostCard:
+    """Post a new card for action `number` in `channel` (in the thread of `reply_to`, if any)."""
+
+    community_id: int
+    channel: ChannelRef
+    card: Card
+    reply_to: MessageRef | None = None
+
+
+@dataclass(frozen=True)
+class UpdateCard:
+    message: MessageRef
+    card: Card
+
+
+@dataclass(frozen=True)
+class DirectMessage:
+    to: MemberRef
+    text: str
+
+
+@dataclass(frozen=True)
+class PrivateReply:
+    """A reply only `to` can see, in `channel`."""
+
+    to: MemberRef
+    channel: ChannelRef
+    text: str
+
+
+Effect = PostCard | UpdateCard | DirectMessage | PrivateReply

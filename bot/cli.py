@@ -1,0 +1,63 @@
+"""The `coopbot` command: run, db upgrade, export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coopbot", description="Turn team chat into tracked cooperative action."
+    )
+    parser.add_argument(
+        "--config", type=Path, help="YAML settings file (default: ./coopbot.yaml if present)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the bot (the console when no Slack/Discord token is set)")
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply database migrations")
+    export = sub.add_parser("export", help="write every action with its commitments")
+    export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    return parser
+
+
+def _export(settings: Settings, fmt: str, output: Path | None) -> int:
+    from bot import export
+    from bot.wiring import build_core
+
+    core = build_core(settings)
+    with core.uow() as uow:
+        text = export.to_json(uow.export()) if fmt == "json" else export.to_csv(uow.export())
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as err:
+        print(f"coopbot: {err}", file=sys.stderr)
+        return 2
+    from bot import wiring
+
+    if args.command == "run":
+        return wiring.run(settings)
+    if args.command == "db":
+        wiring.build_core(settings, migrate=True)
+        print("coopbot: database is up to date")
+        return 0
+    return _export(settings, args.format, args.output)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Settings: defaults, then a YAML file, then COOPBOT_* environment variables; secrets from env."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.emoji_names import canonical, is_known
+from bot.errors import CoopError
+from bot.timeparse import zone
+
+DEFAULT_CONFIG = Path("coopbot.yaml")
+AdapterName = Literal["console", "slack", "discord"]
+
+
+class ConfigError(Exception):
+    """A bad setting; the message is one line naming it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmojiSettings(_Section):
+    track: str = "pushpin"
+    commit: str = "raised_hand"
+    done: str = "white_check_mark"
+
+    @field_validator("track", "commit", "done")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if not is_known(value):
+            raise ValueError(f"{value!r} is not an emoji short name or emoji character")
+        return value
+
+    def canonical(self) -> tuple[str, str, str]:
+        return canonical(self.track), canonical(self.commit), canonical(self.done)
+
+
+class ConsoleSettings(_Section):
+    channel: str = "general"
+    admins: list[str] = []
+
+
+class Settings(BaseSettings):
+    """Every setting; `config.example.yaml` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COOPBOT_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database_url: str = "sqlite:///coopbot.db"
+    default_timezone: str = "UTC"
+    adapters: list[AdapterName] = []
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    emoji: EmojiSettings = EmojiSettings()
+    console: ConsoleSettings = ConsoleSettings()
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except CoopError:
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError(f"{value!r} is not an SQLAlchemy database URL") from None
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init values; the environment overrides it.
+        return env_settings, init_settings
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Credentials, only ever from the environment, named as the platforms' docs name them."""
+
+    slack_bot_token: str | None
+    slack_app_token: str | None
+    slack_signing_secret: str | None
+    discord_bot_token: str | None
+
+    @classmethod
+    def from_env(cls) -> Secrets:
+        def get(name: str) -> str | None:
+            return os.environ.get(name) or None
+
+        return cls(
+            get("SLACK_BOT_TOKEN"),
+            get("SLACK_APP_TOKEN"),
+            get("SLACK_SIGNING_SECRET"),
+            get("DISCORD_BOT_TOKEN"),
+        )
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "settings"
+    if first["type"] == "extra_forbidden":
+        return f"setting {where}: unknown setting (see config.example.yaml)"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"setting {where}: {message}"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Settings from `path` (else ./coopbot.yaml when present) and the environment."""
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                f"config file {path}: not valid YAML ({exc})".splitlines()[0]
+            ) from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: expected a mapping of settings")
+        data = loaded or {}
+    try:
+        return Settings(**data)
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from None

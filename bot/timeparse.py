@@ -1,0 +1,54 @@
+"""Natural-language times ("friday 5pm", "in 2 hours") in the asker's time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dateparser
+
+from bot.errors import CoopError
+
+EXAMPLES = '"friday 5pm", "in 2 hours" or "2026-12-24 18:00"'
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone `name`, or a CoopError saying how to spell one."""
+    try:
+        if not name or name != name.strip() or name.startswith("/"):
+            raise ValueError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CoopError(
+            f"I don't know the time zone “{name[:60]}”. Use an IANA name such as "
+            "Europe/Berlin, America/New_York or Asia/Tokyo."
+        ) from None
+
+
+def parse_when(text: str, tz_name: str, now: datetime) -> datetime:
+    """A future moment as aware UTC, read in `tz_name`; refuses past and unreadable times."""
+    tz = zone(tz_name)
+    local_now = now.astimezone(tz).replace(tzinfo=None)
+    parsed = dateparser.parse(
+        text,
+        settings={
+            "TIMEZONE": tz_name,
+            "RETURN_AS_TIMEZONE_AWARE": True,
+            "RELATIVE_BASE": local_now,
+            "PREFER_DATES_FROM": "future",
+        },
+    )
+    if parsed is None:
+        raise CoopError(f"I can't read “{text[:60]}” as a time. Try {EXAMPLES}.")
+    # dateparser applies a fixed offset; re-read the wall time in the real zone so DST is right.
+    when = parsed.replace(tzinfo=None).replace(tzinfo=tz) if parsed.tzinfo else parsed
+    when_utc = when.astimezone(UTC)
+    if when_utc <= now:
+        shown = when.strftime("%a %d %b %Y %H:%M")
+        raise CoopError(f"“{text[:60]}” is {shown} ({tz_name}), which has passed. Try {EXAMPLES}.")
+    return when_utc
+
+
+def format_local(when: datetime, tz_name: str) -> str:
+    """`when` as a short wall-clock time in `tz_name`, e.g. "Fri 04 Dec 17:00 (Europe/London)"."""
+    return when.astimezone(ZoneInfo(tz_name)).strftime("%a %d %b %Y %H:%M") + f" ({tz_name})"

@@ -1,0 +1,379 @@
+"""One function per use case: take an event in a transaction, return what to say."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot import grammar
+from bot.cards import DirectMessage, Effect, PostCard, PrivateReply, UpdateCard, card_for
+from bot.emoji_names import canonical
+from bot.errors import CoopError
+from bot.events import (
+    ButtonPressed,
+    CommandInvoked,
+    Event,
+    MessageTracked,
+    ReactionAdded,
+    ReactionRemoved,
+)
+from bot.model import Action, ActionKind, ActionState, CommitmentStatus, Community, Member, Via
+from bot.ports import AuditEntry, UnitOfWork
+from bot.refs import ChannelRef, MemberRef, MessageRef
+from bot.render import card_text
+from bot.timeparse import format_local, parse_when, zone
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """Operator choices the use cases need; emoji are kept in canonical form."""
+
+    track_emoji: str = canonical("pushpin")
+    commit_emoji: str = canonical("raised_hand")
+    done_emoji: str = canonical("white_check_mark")
+    default_tz: str = "UTC"
+
+
+@dataclass
+class Turn:
+    """Everything one use case needs: the transaction, the actor and the moment."""
+
+    uow: UnitOfWork
+    prefs: Preferences
+    now: datetime
+    actor: MemberRef
+    channel: ChannelRef
+    community: Community
+    member: Member
+    via: Via
+
+    @property
+    def tz(self) -> str:
+        return self.member.tz or self.prefs.default_tz
+
+    def audit(self, kind: str, action: Action | None = None, detail: str = "") -> None:
+        self.uow.audit(
+            AuditEntry(
+                community_id=self.community.id,
+                kind=kind,
+                via=self.via,
+                at=self.now,
+                actor_id=self.member.id,
+                action_id=action.id if action else None,
+                detail=detail,
+            )
+        )
+
+    def reply(self, text: str) -> PrivateReply:
+        return PrivateReply(self.actor, self.channel, text)
+
+    def action(self, number: int) -> Action:
+        action = self.uow.get_action(self.community.id, number)
+        if action is None:
+            raise CoopError(f"There's no action #{number} here. /coop list shows the open ones.")
+        return action
+
+    def member_ref(self, member: Member) -> MemberRef:
+        return MemberRef(self.actor.community, member.external_id, member.display_name)
+
+
+def label(action: Action) -> str:
+    return f"#{action.number} “{action.title}”"
+
+
+def refresh_card(turn: Turn, action: Action) -> list[Effect]:
+    turn.uow.save_action(action)
+    if action.card_message_id is None:
+        return []
+    channel = ChannelRef(turn.actor.community, action.channel_id)
+    return [UpdateCard(MessageRef(channel, action.card_message_id), card_for(action))]
+
+
+def _require_open(action: Action) -> None:
+    if action.state is not ActionState.OPEN:
+        raise CoopError(f"{label(action)} is {action.state.value}; it no longer takes changes.")
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+
+def create_task(turn: Turn, title: str, need: int | None, due: str | None) -> list[Effect]:
+    due_at = parse_when(due, turn.tz, turn.now) if due else None
+    action = turn.uow.add_action(
+        Action(
+            community_id=turn.community.id,
+            number=0,
+            kind=ActionKind.TASK,
+            title=title,
+            body=title,
+            channel_id=turn.channel.id,
+            creator=turn.member,
+            created_at=turn.now,
+            need=need,
+            due_at=due_at,
+        )
+    )
+    turn.audit("task.created", action, title)
+    return [PostCard(turn.community.id, turn.channel, card_for(action))]
+
+
+def track_message(turn: Turn, message: MessageRef, text: str) -> list[Effect]:
+    existing = turn.uow.action_by_message(turn.community.id, message.id)
+    if existing is not None:
+        return [turn.reply(f"That message is already tracked as {label(existing)}.")]
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if not first_line:
+        raise CoopError("That message has no text to use as a title.")
+    action = turn.uow.add_action(
+        Action(
+            community_id=turn.community.id,
+            number=0,
+            kind=ActionKind.TASK,
+            title=first_line[: grammar.MAX_TITLE],
+            body=text,
+            channel_id=message.channel.id,
+            creator=turn.member,
+            created_at=turn.now,
+            source_message_id=message.id,
+            thread_id=message.thread_id,
+        )
+    )
+    turn.audit("task.tracked", action, message.id)
+    return [PostCard(turn.community.id, message.channel, card_for(action), reply_to=message)]
+
+
+# --- commitments ---------------------------------------------------------------------------
+
+
+def join(turn: Turn, action: Action) -> list[Effect]:
+    _require_open(action)
+    commitment = action.join(turn.member, turn.via, turn.now)
+    if commitment is None:
+        current = action.commitment_of(turn.member)
+        where = "on the waitlist for" if current and current.status == "waitlisted" else "in on"
+        return [turn.reply(f"You're already {where} {label(action)}.")]
+    turn.audit(f"commitment.{commitment.status.value}", action)
+    effects = refresh_card(turn, action)
+    if commitment.status is CommitmentStatus.WAITLISTED:
+        place = len(action.with_status(CommitmentStatus.WAITLISTED))
+        effects.append(
+            turn.reply(
+                f"{label(action)} is full, so you're number {place} on the waitlist. "
+                "I'll message you if a spot opens."
+            )
+        )
+    elif turn.via is Via.COMMAND:
+        effects.append(turn.reply(f"You're in on {label(action)}."))
+    return effects
+
+
+def leave(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
+    _require_open(action)
+    current = action.commitment_of(turn.member)
+    if current is None or current.status is CommitmentStatus.WITHDRAWN:
+        return [] if quiet else [turn.reply(f"You're not on {label(action)}.")]
+    promoted = action.leave(turn.member, turn.via, turn.now)
+    turn.audit("commitment.withdrawn", action)
+    effects = refresh_card(turn, action)
+    if promoted is not None:
+        turn.uow.audit(
+            AuditEntry(
+                turn.community.id,
+                "commitment.promoted",
+                Via.SYSTEM,
+                turn.now,
+                promoted.member.id,
+                action.id,
+            )
+        )
+        effects.append(
+            DirectMessage(
+                turn.member_ref(promoted.member),
+                f"Good news: a spot opened on {label(action)} and you're in now.",
+            )
+        )
+    if turn.via is Via.COMMAND:
+        effects.append(turn.reply(f"You've left {label(action)}."))
+    return effects
+
+
+def mark_done(turn: Turn, action: Action, undo: bool = False) -> list[Effect]:
+    _require_open(action)
+    current = action.commitment_of(turn.member)
+    want_from, want_to = (
+        (CommitmentStatus.DONE, CommitmentStatus.COMMITTED)
+        if undo
+        else (CommitmentStatus.COMMITTED, CommitmentStatus.DONE)
+    )
+    if current is None or current.status is not want_from:
+        if undo:
+            return []
+        if current is not None and current.status is CommitmentStatus.DONE:
+            return [turn.reply(f"Your part of {label(action)} is already marked done.")]
+        return [
+            turn.reply(
+                f"You're not committed to {label(action)}, so there's nothing to mark done. "
+                f"Join with /coop join #{action.number}."
+            )
+        ]
+    current.status, current.at = want_to, turn.now
+    turn.audit(f"commitment.{want_to.value}", action)
+    effects = refresh_card(turn, action)
+    if turn.via is Via.COMMAND:
+        effects.append(turn.reply(f"Marked your part of {label(action)} done. Thank you!"))
+    return effects
+
+
+def finish(turn: Turn, action: Action, state: ActionState) -> list[Effect]:
+    """Close (complete) or cancel an action; only its creator or an admin may."""
+    if action.creator.id != turn.member.id and not turn.actor.is_admin:
+        verb = "close" if state is ActionState.CLOSED else "cancel"
+        raise CoopError(
+            f"Only {action.creator.display_name} (who created {label(action)}) or a community "
+            f"admin can {verb} it."
+        )
+    _require_open(action)
+    action.state = state
+    turn.audit(f"task.{state.value}", action)
+    effects = refresh_card(turn, action)
+    if state is ActionState.CANCELLED:
+        told = action.with_status(CommitmentStatus.COMMITTED, CommitmentStatus.WAITLISTED)
+        effects += [
+            DirectMessage(
+                turn.member_ref(c.member),
+                f"{label(action)} was cancelled by {turn.member.display_name}.",
+            )
+            for c in told
+            if c.member.id != turn.member.id
+        ]
+    done = "complete" if state is ActionState.CLOSED else "cancelled"
+    effects.append(turn.reply(f"{label(action)} is now {done}."))
+    return effects
+
+
+# --- queries -------------------------------------------------------------------------------
+
+
+def _summary(action: Action, tz: str) -> str:
+    card = card_for(action)
+    due = f", due {format_local(action.due_at, tz)}" if action.due_at else ""
+    return f"#{action.number} {action.title} — {card.progress}{due}"
+
+
+def list_open(turn: Turn) -> list[Effect]:
+    actions = turn.uow.open_actions(turn.community.id, turn.channel.id)
+    if not actions:
+        return [turn.reply("No open actions in this channel. Start one with /coop task <title>.")]
+    lines = ["Open actions here:"] + [_summary(a, turn.tz) for a in actions]
+    return [turn.reply("\n".join(lines))]
+
+
+def mine(turn: Turn) -> list[Effect]:
+    actions = turn.uow.open_actions_of(turn.member)
+    if not actions:
+        return [turn.reply("You have no open commitments.")]
+    lines = ["Your open commitments:"]
+    for a in actions:
+        c = a.commitment_of(turn.member)
+        waiting = " (waitlisted)" if c and c.status is CommitmentStatus.WAITLISTED else ""
+        lines.append(_summary(a, turn.tz) + waiting)
+    return [turn.reply("\n".join(lines))]
+
+
+def show(turn: Turn, action: Action) -> list[Effect]:
+    return [turn.reply(card_text(card_for(action), turn.tz))]
+
+
+def set_tz(turn: Turn, name: str) -> list[Effect]:
+    zone(name)
+    turn.uow.set_member_tz(turn.member, name)
+    turn.audit("member.tz", detail=name)
+    local = format_local(turn.now, name)
+    return [turn.reply(f"Your time zone is now {name}. It's {local} there.")]
+
+
+# --- event routing -------------------------------------------------------------------------
+
+
+def run_command(turn: Turn, text: str) -> list[Effect]:
+    cmd = grammar.parse(text)
+    arg = cmd.positional
+    if cmd.name == "task":
+        need = cmd.options.get("need")
+        due = cmd.options.get("due")
+        return create_task(
+            turn, str(arg), int(need) if need is not None else None, str(due) if due else None
+        )
+    if cmd.name == "help":
+        return [turn.reply(grammar.help_text(str(arg) if arg else None))]
+    if cmd.name == "tz":
+        return set_tz(turn, str(arg))
+    if cmd.name == "list":
+        return list_open(turn)
+    if cmd.name == "mine":
+        return mine(turn)
+    by_id: dict[str, Callable[[Turn, Action], list[Effect]]] = {
+        "join": join,
+        "leave": leave,
+        "done": mark_done,
+        "close": lambda t, a: finish(t, a, ActionState.CLOSED),
+        "cancel": lambda t, a: finish(t, a, ActionState.CANCELLED),
+        "show": show,
+    }
+    assert isinstance(arg, int)
+    return by_id[cmd.name](turn, turn.action(arg))
+
+
+def on_reaction(
+    turn: Turn, event: ReactionAdded | ReactionRemoved, text: str | None
+) -> list[Effect]:
+    emoji = canonical(event.emoji)
+    added = isinstance(event, ReactionAdded)
+    prefs = turn.prefs
+    if emoji == prefs.track_emoji:
+        if not added or text is None:
+            return []
+        return track_message(turn, event.message, text)
+    if emoji not in (prefs.commit_emoji, prefs.done_emoji):
+        return []
+    action = turn.uow.action_by_message(turn.community.id, event.message.id)
+    if action is None:
+        return []
+    if emoji == prefs.commit_emoji:
+        return join(turn, action) if added else leave(turn, action, quiet=True)
+    return mark_done(turn, action, undo=not added)
+
+
+def on_button(turn: Turn, event: ButtonPressed) -> list[Effect]:
+    action = turn.action(event.number)
+    handlers: dict[str, Callable[[Turn, Action], list[Effect]]] = {
+        "join": join,
+        "leave": leave,
+        "done": mark_done,
+    }
+    handler = handlers.get(event.button)
+    if handler is None:
+        raise CoopError("That button isn't one I know. Try /coop help.")
+    return handler(turn, action)
+
+
+def via_of(event: Event) -> Via:
+    if isinstance(event, CommandInvoked):
+        return Via.COMMAND
+    if isinstance(event, ButtonPressed):
+        return Via.BUTTON
+    if isinstance(event, MessageTracked):
+        return Via.SHORTCUT
+    return Via.REACTION
+
+
+def apply(turn: Turn, event: Event, text: str | None) -> list[Effect]:
+    """Route one event to its use case."""
+    if isinstance(event, CommandInvoked):
+        return run_command(turn, event.text)
+    if isinstance(event, ButtonPressed):
+        return on_button(turn, event)
+    if isinstance(event, MessageTracked):
+        return track_message(turn, event.message, event.text)
+    return on_reaction(turn, event, text)

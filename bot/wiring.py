@@ -1,0 +1,93 @@
+"""The one place that builds the store, clock, core and adapters from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from dataclasses import dataclass
+from typing import TextIO
+
+from sqlalchemy import Engine
+
+from bot.app import Coop
+from bot.clock import AdjustableClock, ShiftedClock
+from bot.config import AdapterName, Secrets, Settings
+from bot.ports import UnitOfWork
+from bot.usecases import Preferences
+from storage.db import make_engine
+from storage.migrate import upgrade
+from storage.uow import SqlUnitOfWork
+
+
+@dataclass
+class Core:
+    """What every adapter shares: the engine, a unit-of-work factory and the application."""
+
+    settings: Settings
+    engine: Engine
+    clock: AdjustableClock
+    coop: Coop
+
+    def uow(self) -> UnitOfWork:
+        return SqlUnitOfWork(self.engine)
+
+
+def build_core(
+    settings: Settings, clock: AdjustableClock | None = None, migrate: bool = True
+) -> Core:
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    track, commit, done = settings.emoji.canonical()
+    prefs = Preferences(track, commit, done, settings.default_timezone)
+    clock = clock or ShiftedClock()
+
+    def uow_factory() -> UnitOfWork:
+        return SqlUnitOfWork(engine)
+
+    return Core(settings, engine, clock, Coop(uow_factory, clock, prefs))
+
+
+def choose_adapters(settings: Settings, secrets: Secrets) -> list[AdapterName]:
+    """The configured adapters, else those with credentials, else the console."""
+    if settings.adapters:
+        return list(settings.adapters)
+    chosen: list[AdapterName] = []
+    if secrets.slack_bot_token:
+        chosen.append("slack")
+    if secrets.discord_bot_token:
+        chosen.append("discord")
+    return chosen or ["console"]
+
+
+async def _run_console(core: Core, lines: TextIO, out: TextIO) -> None:
+    # Imported here so that only the chosen adapters are loaded.
+    from adapters.console.chat import ConsoleChat
+    from adapters.console.session import ConsoleSession
+    from bot.refs import CommunityRef
+
+    chat = ConsoleChat(
+        out, CommunityRef("console", "console", "console"), core.settings.default_timezone
+    )
+    session = ConsoleSession(
+        core.coop, chat, core.clock, core.settings.console.channel, core.settings.console.admins
+    )
+    await session.run(lines, interactive=lines.isatty())
+
+
+def run(settings: Settings, lines: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+    """`coopbot run`: migrate, then serve the chosen adapters until they stop."""
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    # Migration chatter on every start is noise; failures still surface as exceptions.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    core = build_core(settings)
+    adapters = choose_adapters(settings, Secrets.from_env())
+    unsupported = [a for a in adapters if a != "console"]
+    if unsupported:
+        print(
+            f"coopbot: the {', '.join(unsupported)} adapter is not available yet", file=sys.stderr
+        )
+        return 2
+    asyncio.run(_run_console(core, lines, out))
+    return 0

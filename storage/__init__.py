@@ -1,0 +1,1 @@
+"""coopbot storage: SQLModel tables, the SQL unit of work and Alembic migrations."""

@@ -1,0 +1,119 @@
+"""The database schema, as SQLModel tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC on every backend and always gives back aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def _time(nullable: bool = False) -> Column[datetime]:
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+class CommunityRow(SQLModel, table=True):
+    """A Slack workspace, a Discord guild or the console; numbers actions from `next_number`."""
+
+    __tablename__ = "community"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    name: str = Field(default="", max_length=200)
+    next_number: int = 1
+
+
+class MemberRow(SQLModel, table=True):
+    __tablename__ = "member"
+    __table_args__ = (UniqueConstraint("community_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id")
+    external_id: str = Field(max_length=64)
+    display_name: str = Field(default="", max_length=200)
+    tz: str | None = Field(default=None, max_length=64)
+
+
+class ActionRow(SQLModel, table=True):
+    """A task now; pledge drives and reminders will be further kinds."""
+
+    __tablename__ = "action"
+    __table_args__ = (
+        UniqueConstraint("community_id", "number"),
+        Index("ix_action_source", "community_id", "source_message_id"),
+        Index("ix_action_card", "community_id", "card_message_id"),
+        Index("ix_action_channel_state", "community_id", "channel_id", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id")
+    number: int
+    kind: str = Field(max_length=16)
+    title: str = Field(max_length=200)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    channel_id: str = Field(max_length=64)
+    creator_id: int = Field(foreign_key="member.id")
+    state: str = Field(max_length=16)
+    need: int | None = None
+    due_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    created_at: datetime = Field(sa_column=_time())
+    source_message_id: str | None = Field(default=None, max_length=64)
+    card_message_id: str | None = Field(default=None, max_length=64)
+    thread_id: str | None = Field(default=None, max_length=64)
+
+
+class CommitmentRow(SQLModel, table=True):
+    __tablename__ = "commitment"
+    __table_args__ = (UniqueConstraint("action_id", "member_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="action.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    status: str = Field(max_length=16)
+    via: str = Field(max_length=16)
+    seq: int
+    at: datetime = Field(sa_column=_time())
+
+
+class ProcessedEventRow(SQLModel, table=True):
+    """Inbound event ids already handled, so retried deliveries change nothing."""
+
+    __tablename__ = "processed_event"
+
+    key: str = Field(primary_key=True, max_length=255)
+    seen_at: datetime = Field(sa_column=_time())
+
+
+class AuditRow(SQLModel, table=True):
+    """Append-only: every state change, who made it, when and how."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    action_id: int | None = Field(default=None, foreign_key="action.id")
+    actor_id: int | None = Field(default=None, foreign_key="member.id")
+    kind: str = Field(max_length=40)
+    via: str = Field(max_length=16)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    at: datetime = Field(sa_column=_time())
