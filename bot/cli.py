@@ -24,7 +24,34 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write every action with its commitments")
     export.add_argument("--format", choices=("json", "csv"), default="json")
     export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    slack = sub.add_parser("slack", help="Slack helpers")
+    slack_sub = slack.add_subparsers(dest="slack_command", required=True)
+    slack_sub.add_parser("manifest", help="print a Slack app manifest (YAML)")
+    discord = sub.add_parser("discord", help="Discord helpers")
+    discord_sub = discord.add_subparsers(dest="discord_command", required=True)
+    invite = discord_sub.add_parser("invite-url", help="print the bot's OAuth2 invite URL")
+    invite.add_argument("--client-id", type=int, help="application id (default: from settings)")
     return parser
+
+
+def _platform_helper(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "slack":
+        from adapters.slack.manifest import render_manifest
+
+        print(render_manifest(settings), end="")
+        return 0
+    from adapters.discord.invite import invite_url
+
+    client_id = args.client_id or settings.discord.application_id
+    if client_id is None:
+        print(
+            "coopbot: give --client-id (the Application ID on the Developer Portal's "
+            "General Information page) or set discord.application_id",
+            file=sys.stderr,
+        )
+        return 2
+    print(invite_url(client_id))
+    return 0
 
 
 def _export(settings: Settings, fmt: str, output: Path | None) -> int:
@@ -56,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         wiring.build_core(settings, migrate=True)
         print("coopbot: database is up to date")
         return 0
+    if args.command in ("slack", "discord"):
+        return _platform_helper(settings, args)
     return _export(settings, args.format, args.output)
 
 

@@ -48,6 +48,23 @@ class ConsoleSettings(_Section):
     admins: list[str] = []
 
 
+class SlackSettings(_Section):
+    """Slack adapter settings; tokens come from SLACK_* environment variables."""
+
+    mode: Literal["socket", "http"] = "socket"
+    http_port: int = 3000
+    api_base_url: str | None = None
+
+
+class DiscordSettings(_Section):
+    """Discord adapter settings; the token comes from DISCORD_BOT_TOKEN."""
+
+    application_id: int | None = None
+    api_base_url: str | None = None
+    gateway_url: str | None = None
+    guild_ids: list[int] = []
+
+
 class Settings(BaseSettings):
     """Every setting; `config.example.yaml` documents each one."""
 
@@ -61,6 +78,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     emoji: EmojiSettings = EmojiSettings()
     console: ConsoleSettings = ConsoleSettings()
+    slack: SlackSettings = SlackSettings()
+    discord: DiscordSettings = DiscordSettings()
 
     @field_validator("default_timezone")
     @classmethod

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import Engine
 
@@ -76,18 +77,30 @@ async def _run_console(core: Core, lines: TextIO, out: TextIO) -> None:
     await session.run(lines, interactive=lines.isatty())
 
 
+async def serve(core: Core, adapters: list[AdapterName], lines: TextIO, out: TextIO) -> None:
+    """Run every chosen adapter in one event loop until all have stopped."""
+    secrets = Secrets.from_env()
+    jobs: list[Coroutine[Any, Any, None]] = []
+    for name in adapters:
+        # Imported here so that only the chosen platforms' libraries are loaded.
+        if name == "console":
+            jobs.append(_run_console(core, lines, out))
+        elif name == "slack":
+            from adapters.slack import serve as serve_slack
+
+            jobs.append(serve_slack(core, secrets))
+        else:
+            from adapters.discord import serve as serve_discord
+
+            jobs.append(serve_discord(core, secrets))
+    await asyncio.gather(*jobs)
+
+
 def run(settings: Settings, lines: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     """`coopbot run`: migrate, then serve the chosen adapters until they stop."""
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     # Migration chatter on every start is noise; failures still surface as exceptions.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     core = build_core(settings)
-    adapters = choose_adapters(settings, Secrets.from_env())
-    unsupported = [a for a in adapters if a != "console"]
-    if unsupported:
-        print(
-            f"coopbot: the {', '.join(unsupported)} adapter is not available yet", file=sys.stderr
-        )
-        return 2
-    asyncio.run(_run_console(core, lines, out))
+    asyncio.run(serve(core, choose_adapters(settings, Secrets.from_env()), lines, out))
     return 0

@@ -1,0 +1,48 @@
+"""Shared fixtures: a real SQLite file, and PostgreSQL when COOPBOT_TEST_POSTGRES_URL is set."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from storage.db import make_engine
+from tests.harness import TestBot
+
+POSTGRES_URL = os.environ.get("COOPBOT_TEST_POSTGRES_URL")
+
+
+def _reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'coopbot.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    if not POSTGRES_URL:
+        pytest.skip("COOPBOT_TEST_POSTGRES_URL is not set (.ci/run sets it to a local server)")
+    _reset_postgres(POSTGRES_URL)
+    yield POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs once on SQLite and once on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def bot(sqlite_url: str) -> TestBot:
+    return TestBot(sqlite_url, admins=("root",))
