@@ -6,13 +6,21 @@ import asyncio
 import logging
 
 from bot import usecases
-from bot.cards import DirectMessage, Effect, PostCard, PrivateReply, UpdateCard
+from bot.cards import (
+    Card,
+    DirectMessage,
+    Effect,
+    PostCard,
+    PrivateReply,
+    UpdateCard,
+    card_for,
+)
 from bot.clock import Clock
 from bot.emoji_names import canonical
 from bot.errors import CoopError
 from bot.events import CommandInvoked, Event, ReactionAdded
 from bot.ports import ChatPort, UnitOfWorkFactory
-from bot.refs import ChannelRef, MessageRef
+from bot.refs import ChannelRef, MemberRef, MessageRef
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,15 @@ class Coop:
         with self.uow_factory() as uow:
             community = uow.community(event.actor.community)
             return uow.action_by_message(community.id, event.message.id) is not None
+
+    async def commitments_of(self, member: MemberRef) -> list[Card]:
+        """Cards of the open actions `member` is in or waiting for (for home screens)."""
+        return await asyncio.to_thread(self._commitments_of, member)
+
+    def _commitments_of(self, member: MemberRef) -> list[Card]:
+        with self.uow_factory() as uow:
+            community = uow.community(member.community)
+            return [card_for(a) for a in uow.open_actions_of(uow.member(community, member))]
 
     def _apply(self, event: Event, text: str | None) -> list[Effect]:
         with self.uow_factory() as uow:

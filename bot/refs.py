@@ -22,6 +22,8 @@ class MemberRef:
     id: str
     name: str = field(default="", compare=False)
     is_admin: bool = field(default=False, compare=False)
+    # The zone the platform reports for this person; their own `/coop tz` overrides it.
+    tz: str | None = field(default=None, compare=False)
 
     @property
     def display(self) -> str:

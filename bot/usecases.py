@@ -50,7 +50,7 @@ class Turn:
 
     @property
     def tz(self) -> str:
-        return self.member.tz or self.prefs.default_tz
+        return self.member.tz or self.actor.tz or self.prefs.default_tz
 
     def audit(self, kind: str, action: Action | None = None, detail: str = "") -> None:
         self.uow.audit(

@@ -247,3 +247,25 @@ def test_an_unexpected_failure_is_answered_and_changes_nothing(
     sent = bot.say("bob", "join #1")
     assert "went wrong on my side" in sent[0].text and sent[0].to == "bob"
     assert bot.snapshot() == before
+
+
+def test_platform_time_zone_is_used_until_the_member_sets_one(bot: TestBot) -> None:
+    from bot.events import CommandInvoked
+    from bot.refs import MemberRef
+
+    tokyo = MemberRef(bot.member("kai").community, "kai", "Kai", tz="Asia/Tokyo")
+    bot.handle(CommandInvoked(tokyo, bot.channel(), 'task Call due:"2026-12-01 09:00"'))
+    bot.say("kai", "tz Europe/Paris")
+    bot.handle(CommandInvoked(tokyo, bot.channel(), 'task Call due:"2026-12-01 09:00"'))
+    dues = [s.card.due_at.hour for s in bot.chat.of("post") if s.card and s.card.due_at]
+    assert dues == [0, 8]
+
+
+def test_commitments_of_lists_open_cards(bot: TestBot) -> None:
+    import asyncio
+
+    bot.say("alice", "task One")
+    bot.say("alice", "task Two")
+    bot.say("bob", "join #2")
+    cards = asyncio.run(bot.coop.commitments_of(bot.member("bob")))
+    assert [c.number for c in cards] == [2]
