@@ -70,3 +70,17 @@ def test_console_is_chosen_without_credentials(
     assert choose_adapters(load_settings(), both) == ["slack", "discord"]
     monkeypatch.setenv("COOPBOT_ADAPTERS", '["console"]')
     assert choose_adapters(load_settings(), both) == ["console"]
+
+
+def test_the_example_config_is_valid_and_documents_every_setting() -> None:
+    from bot.config import Settings
+
+    example = Path(__file__).resolve().parent.parent / "config.example.yaml"
+    settings = load_settings(example)
+    assert settings.database_url == "sqlite:///coopbot.db"
+    text = example.read_text()
+    for name in Settings.model_fields:
+        assert f"{name}:" in text, name
+        section = getattr(settings, name)
+        for sub in getattr(type(section), "model_fields", {}):
+            assert f"  {sub}:" in text, f"{name}.{sub}"
