@@ -166,3 +166,13 @@ def test_a_bad_setting_stops_start_up_with_one_line(
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
+    db = tmp_path / "fresh.db"
+    result = coopbot(["db", "upgrade"], db)
+    assert result.returncode == 0 and "up to date" in result.stdout
+    import sqlite3
+
+    tables = {r[0] for r in sqlite3.connect(db).execute("select name from sqlite_master")}
+    assert {"community", "member", "action", "commitment", "processed_event", "audit_log"} <= tables
