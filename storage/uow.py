@@ -63,8 +63,11 @@ class SqlUnitOfWork:
     def _insert_ignoring_conflict(self, model: type[SQLModel], values: dict[str, Any]) -> bool:
         """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
         insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(model.__table__).values(**values).on_conflict_do_nothing()  # type: ignore[attr-defined]
-        return bool(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+        table = model.__table__  # type: ignore[attr-defined]
+        stmt = insert(table).values(**values).on_conflict_do_nothing()
+        # RETURNING rather than rowcount, which psycopg does not report for this statement.
+        returning = stmt.returning(*table.primary_key.columns)
+        return self.session.execute(returning).first() is not None
 
     def _member_from_row(self, row: MemberRow) -> Member:
         assert row.id is not None
