@@ -114,14 +114,11 @@ def tokenize(text: str) -> list[str]:
                 current = []
         elif ch in _QUOTES and (not current or current[-1] == ":"):
             close = text.find(_QUOTES[ch], i + 1)
-            if ch == "\u201c" and close < 0:
-                close = text.find('"', i + 1)
+            if close < 0:
+                close = text.find('"', i + 1)  # phones mix curly and straight quotes
             end = n if close < 0 else close
             current.append(text[i + 1 : end])
             i = end
-            if not current[-1] and len(current) == 1:
-                tokens.append("")
-                current = []
         else:
             current.append(ch)
         i += 1
