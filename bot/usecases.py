@@ -52,14 +52,23 @@ class Turn:
     def tz(self) -> str:
         return self.member.tz or self.actor.tz or self.prefs.default_tz
 
-    def audit(self, kind: str, action: Action | None = None, detail: str = "") -> None:
+    def audit(
+        self,
+        kind: str,
+        action: Action | None = None,
+        detail: str = "",
+        *,
+        actor: Member | None = None,
+        via: Via | None = None,
+    ) -> None:
+        """Append to the audit log; by default the actor did it, the way this turn came in."""
         self.uow.audit(
             AuditEntry(
                 community_id=self.community.id,
                 kind=kind,
-                via=self.via,
+                via=via or self.via,
                 at=self.now,
-                actor_id=self.member.id,
+                actor_id=(actor or self.member).id,
                 action_id=action.id if action else None,
                 detail=detail,
             )
@@ -177,16 +186,7 @@ def leave(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
     turn.audit("commitment.withdrawn", action)
     effects = refresh_card(turn, action)
     if promoted is not None:
-        turn.uow.audit(
-            AuditEntry(
-                turn.community.id,
-                "commitment.promoted",
-                Via.SYSTEM,
-                turn.now,
-                promoted.member.id,
-                action.id,
-            )
-        )
+        turn.audit("commitment.promoted", action, actor=promoted.member, via=Via.SYSTEM)
         effects.append(
             DirectMessage(
                 turn.member_ref(promoted.member),

@@ -64,6 +64,9 @@ def test_withdrawing_promotes_the_first_on_the_waitlist_in_order(bot: TestBot) -
     sent = bot.say("bob", "leave #1")
     assert [s.to for s in sent if s.kind == "dm"] == ["carol"]
     assert bot.statuses(1) == {"bob": "withdrawn", "carol": "committed", "dave": "waitlisted"}
+    with bot.coop.uow_factory() as uow:
+        log = [(e.kind, e.via.value) for e in uow.audit_log(1)]
+    assert log[-2:] == [("commitment.withdrawn", "command"), ("commitment.promoted", "system")]
 
 
 def test_reactions_on_card_and_tracked_message_commit_and_withdraw(bot: TestBot) -> None:
