@@ -215,7 +215,4 @@ def help_text(command: str | None = None) -> str:
         return "\n".join(lines)
     lines = ["coopbot turns chat into things people do together. Commands:"]
     lines += [f"  {s.usage} — {s.summary}" for s in GRAMMAR]
-    lines.append(
-        "React 📌 to a message to track it as a task, ✋ to join, ✅ when your part is done."
-    )
     return "\n".join(lines)

@@ -306,7 +306,14 @@ def run_command(turn: Turn, text: str) -> list[Effect]:
             turn, str(arg), int(need) if need is not None else None, str(due) if due else None
         )
     if cmd.name == "help":
-        return [turn.reply(grammar.help_text(str(arg) if arg else None))]
+        if arg:
+            return [turn.reply(grammar.help_text(str(arg)))]
+        p = turn.prefs
+        reactions = (
+            f"React {p.track_emoji} to a message to track it as a task, {p.commit_emoji} to "
+            f"join (remove it to leave), {p.done_emoji} when your part is done."
+        )
+        return [turn.reply(grammar.help_text() + "\n" + reactions)]
     if cmd.name == "tz":
         return set_tz(turn, str(arg))
     if cmd.name == "list":

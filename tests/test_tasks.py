@@ -223,6 +223,7 @@ def test_configured_emoji_work_as_names_and_characters(sqlite_url: str) -> None:
     bot.react("carol", "thumbsup", bot.card_message(1))
     bot.react("dave", "raised_hand", bot.card_message(1))
     assert bot.statuses(1) == {"bob": "committed", "carol": "committed"}
+    assert "👍 to join" in bot.say("erin", "help")[0].text
 
 
 def test_a_failed_send_does_not_lose_the_change(bot: TestBot) -> None:
