@@ -52,8 +52,28 @@ class SlackSettings(_Section):
     """Slack adapter settings; tokens come from SLACK_* environment variables."""
 
     mode: Literal["socket", "http"] = "socket"
+    http_host: str = "0.0.0.0"
     http_port: int = 3000
     api_base_url: str | None = None
+    # The HTTPS address Slack reaches in http mode; the manifest's request URLs are built on it.
+    public_url: str | None = None
+    # With SLACK_CLIENT_SECRET, http mode serves the OAuth install flow for many workspaces.
+    client_id: str | None = None
+    app_name: str = "coopbot"
+
+    @field_validator("http_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError("must be a TCP port from 1 to 65535 (0: any free port)")
+        return value
+
+    @field_validator("app_name")
+    @classmethod
+    def _app_name(cls, value: str) -> str:
+        if not 0 < len(value.strip()) <= 35:
+            raise ValueError("must be 1 to 35 characters (Slack's limit for an app name)")
+        return value.strip()
 
 
 class DiscordSettings(_Section):
@@ -63,6 +83,25 @@ class DiscordSettings(_Section):
     api_base_url: str | None = None
     gateway_url: str | None = None
     guild_ids: list[int] = []
+    # Privileged: only when switched on in the Developer Portal (else Discord closes with 4014).
+    message_content_intent: bool = False
+    shard_count: int = 1
+    shard_ids: list[int] = []
+
+    @field_validator("shard_count")
+    @classmethod
+    def _shard_count(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be 1 or more")
+        return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_ids(cls, value: list[int], info: Any) -> list[int]:
+        count = info.data.get("shard_count", 1)
+        if any(not 0 <= i < count for i in value) or len(set(value)) != len(value):
+            raise ValueError(f"must be distinct shard numbers from 0 to {count - 1}")
+        return value
 
 
 class Settings(BaseSettings):
@@ -123,6 +162,7 @@ class Secrets:
     slack_app_token: str | None
     slack_signing_secret: str | None
     discord_bot_token: str | None
+    slack_client_secret: str | None = None
 
     @classmethod
     def from_env(cls) -> Secrets:
@@ -134,6 +174,7 @@ class Secrets:
             get("SLACK_APP_TOKEN"),
             get("SLACK_SIGNING_SECRET"),
             get("DISCORD_BOT_TOKEN"),
+            slack_client_secret=get("SLACK_CLIENT_SECRET"),
         )
 
 

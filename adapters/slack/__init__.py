@@ -1,0 +1,176 @@
+"""Slack: Socket Mode, or HTTP for one workspace or many (OAuth), in the bot's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import aiohttp
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import (
+    warning_client_prioritized_and_token_skipped,
+    warning_token_skipped,
+)
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import http
+from adapters.slack.app import SlackAdapter
+from adapters.slack.auth import InstallationAuthorize, single_workspace
+from adapters.slack.installations import (
+    OAUTH_STATE_SECONDS,
+    SqlInstallationStore,
+    SqlOAuthStateStore,
+    create_tables,
+)
+from adapters.slack.listeners import register
+from adapters.slack.modes import Plan, plan
+from adapters.slack.surface import bot_scopes
+from bot.config import ConfigError, Secrets
+
+if TYPE_CHECKING:
+    from bot.wiring import Core
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningSlack:
+    """A started Slack adapter; `http_port` is where HTTP mode listens."""
+
+    adapter: SlackAdapter
+    app: AsyncApp
+    http_port: int | None = None
+
+    async def idle(self) -> None:
+        await self.adapter.idle()
+
+
+async def serve(core: Core, secrets: Secrets) -> None:
+    """Serve Slack until cancelled."""
+    async with running(core, secrets):
+        await asyncio.Event().wait()
+
+
+@asynccontextmanager
+async def running(
+    core: Core, secrets: Secrets, *, post_interval: float = 1.0, client_retries: int = 2
+) -> AsyncIterator[RunningSlack]:
+    """Connect as configured; on exit stop taking requests, then finish those in hand.
+
+    `post_interval` spaces chat.postMessage calls in a channel; `client_retries` is how often
+    the Web API client itself retries a rate-limited call before the outbox takes over.
+    """
+    how = plan(core.settings.slack, secrets)
+    async with aiohttp.ClientSession() as session:
+        client = AsyncWebClient(
+            base_url=how.api_base_url,
+            session=session,
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=client_retries),
+            ],
+        )
+        app, installations = await _bolt_app(core, how, client)
+        adapter = SlackAdapter(core.coop, post_interval)
+        register(app, adapter, installations)
+        try:
+            if how.mode == "socket":
+                handler = AsyncSocketModeHandler(app, how.app_token, web_client=client)
+                await handler.connect_async()
+                log.info("Slack: connected in Socket Mode")
+                try:
+                    yield RunningSlack(adapter, app)
+                finally:
+                    await handler.close_async()
+            else:
+                settings = core.settings.slack
+                runner, port = await http.start(app, settings.http_host, settings.http_port)
+                log.info("Slack: serving %s on port %d", http.EVENTS_PATH, port)
+                try:
+                    yield RunningSlack(adapter, app, port)
+                finally:
+                    await runner.cleanup()
+        finally:
+            await adapter.close()
+
+
+async def _bolt_app(
+    core: Core, how: Plan, client: AsyncWebClient
+) -> tuple[AsyncApp, SqlInstallationStore | None]:
+    """The bolt app, and with OAuth the store of installed workspaces."""
+    if not how.oauth:
+        assert how.bot_token is not None
+        try:
+            authorize = await single_workspace(client, how.bot_token)
+        except SlackApiError as err:
+            raise ConfigError(
+                f"Slack: SLACK_BOT_TOKEN was refused ({err.response.get('error')})"
+            ) from None
+        with _quiet_token_notices():
+            app = AsyncApp(
+                name="coopbot",
+                client=client,
+                signing_secret=how.signing_secret or "",
+                authorize=authorize,
+            )
+        return app, None
+    assert how.client_id is not None and how.client_secret is not None
+    # The tables belong to this adapter and exist only where the OAuth flow is used.
+    await create_tables(core.engine)
+    installations = SqlInstallationStore(core.engine, how.client_id)
+    public_url = core.settings.slack.public_url
+    oauth = AsyncOAuthSettings(
+        client_id=how.client_id,
+        client_secret=how.client_secret,
+        scopes=bot_scopes(),
+        user_scopes=[],
+        redirect_uri=public_url.rstrip("/") + http.REDIRECT_PATH if public_url else None,
+        install_path=http.INSTALL_PATH,
+        redirect_uri_path=http.REDIRECT_PATH,
+        installation_store=installations,
+        state_store=SqlOAuthStateStore(core.engine),
+        state_expiration_seconds=OAUTH_STATE_SECONDS,
+    )
+    with _quiet_token_notices():
+        app = AsyncApp(
+            name="coopbot",
+            client=client,
+            signing_secret=how.signing_secret or "",
+            installation_store=installations,
+            # Bolt takes an AsyncAuthorize object here (a plain function would clash with OAuth);
+            # its type hint only mentions functions.
+            authorize=InstallationAuthorize(installations),  # type: ignore[arg-type]
+            oauth_settings=oauth,
+        )
+    return app, installations
+
+
+@contextmanager
+def _quiet_token_notices() -> Iterator[None]:
+    """Hide bolt's notice, while it starts, that SLACK_BOT_TOKEN will be unused.
+
+    Bolt reads SLACK_BOT_TOKEN itself; here the token reaches it through `authorize`
+    instead, so the notice would only make people think their token is ignored.
+    """
+    notices = {warning_client_prioritized_and_token_skipped(), warning_token_skipped()}
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.getMessage() not in notices
+
+    logger = logging.getLogger("slack_bolt.AsyncApp")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)

@@ -1,0 +1,90 @@
+"""The bolt listeners: acknowledge at once, then hand the request to the adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+
+from adapters.slack.app import SlackAdapter, workspace_of
+from adapters.slack.directory import Workspace
+from adapters.slack.surface import (
+    BOT_EVENTS,
+    BUTTON_ACTION,
+    COMMAND,
+    OAUTH_EVENTS,
+    TRACK_SHORTCUT,
+)
+
+Handler = Callable[[dict[str, Any], Workspace], Coroutine[Any, Any, None]]
+
+
+def register(
+    app: AsyncApp, adapter: SlackAdapter, installations: AsyncInstallationStore | None = None
+) -> None:
+    """Register coopbot's listeners on `app`; with OAuth, `installations` is the store."""
+
+    @app.command(COMMAND)
+    async def on_command(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        adapter.spawn(adapter.on_command(body, workspace_of(context)))
+
+    @app.action(BUTTON_ACTION)
+    async def on_button(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        adapter.spawn(adapter.on_button(body, workspace_of(context)))
+
+    @app.shortcut(TRACK_SHORTCUT.callback_id)
+    async def on_shortcut(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        adapter.spawn(adapter.on_shortcut(body, workspace_of(context)))
+
+    # Bolt acknowledges events itself before calling these.
+    handlers = {
+        "reaction_added": adapter.on_reaction,
+        "reaction_removed": adapter.on_reaction,
+        "app_home_opened": adapter.on_home_opened,
+    }
+    assert set(handlers) == set(BOT_EVENTS), "surface.BOT_EVENTS lists what the manifest declares"
+    for name, handle in handlers.items():
+        app.event(name)(_event_listener(adapter, handle))
+
+    if installations is not None:
+        _forget_removed_workspaces(app, adapter, installations)
+
+
+def _event_listener(
+    adapter: SlackAdapter, handle: Handler
+) -> Callable[[dict[str, Any], AsyncBoltContext], Coroutine[Any, Any, None]]:
+    # Bolt passes arguments by parameter name, so the listener takes only body and context.
+    async def on_event(body: dict[str, Any], context: AsyncBoltContext) -> None:
+        adapter.spawn(handle(body, workspace_of(context)))
+
+    return on_event
+
+
+def _forget_removed_workspaces(
+    app: AsyncApp, adapter: SlackAdapter, installations: AsyncInstallationStore
+) -> None:
+    """Drop a workspace's bot token when it removes the app or revokes the token."""
+
+    async def forget(context: AsyncBoltContext) -> None:
+        await installations.async_delete_bot(
+            enterprise_id=context.enterprise_id, team_id=context.team_id
+        )
+
+    async def on_app_uninstalled(body: dict[str, Any], context: AsyncBoltContext) -> None:
+        adapter.spawn(forget(context))
+
+    async def on_tokens_revoked(body: dict[str, Any], context: AsyncBoltContext) -> None:
+        # Only bot tokens are kept, so revoked user tokens need nothing.
+        if (body["event"].get("tokens") or {}).get("bot"):
+            adapter.spawn(forget(context))
+
+    listeners = {"app_uninstalled": on_app_uninstalled, "tokens_revoked": on_tokens_revoked}
+    assert set(listeners) == set(OAUTH_EVENTS), "surface.OAUTH_EVENTS is what the manifest declares"
+    for name, listener in listeners.items():
+        app.event(name)(listener)

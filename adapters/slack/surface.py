@@ -1,0 +1,76 @@
+"""What coopbot shows Slack: its command, shortcut, buttons and events, and the scopes they need.
+
+The listeners register exactly these, and the manifest declares exactly these, so the two
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+COMMAND = "/coop"
+COMMAND_DESCRIPTION = "Turn chat into things people do together"
+COMMAND_USAGE_HINT = 'task "Title" need:3 due:"friday 5pm" | join #3 | leave #3 | list | help'
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    callback_id: str
+    name: str
+    description: str
+
+
+TRACK_SHORTCUT = Shortcut(
+    callback_id="coop_track",
+    name="Track as task",
+    description="Turn this message into a task people can join",
+)
+
+BUTTON_PREFIX = "coop_"
+BUTTON_NAMES = ("join", "leave", "done")
+BUTTON_ACTION = re.compile(rf"^{BUTTON_PREFIX}({'|'.join(BUTTON_NAMES)})$")
+
+# Events every install subscribes to; the OAuth ones let a multi-workspace install forget a
+# workspace that removed the app.
+BOT_EVENTS = ("app_home_opened", "reaction_added", "reaction_removed")
+OAUTH_EVENTS = ("app_uninstalled", "tokens_revoked")
+
+_HISTORY = ("channels:history", "groups:history", "im:history", "mpim:history")
+
+# Every Web API method the adapter calls, with the bot scopes it needs. A test checks that
+# every method called in the Slack tests is listed here.
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "auth.test": (),
+    "apps.connections.open": (),  # uses the app-level token (connections:write), not a bot scope
+    "oauth.v2.access": (),
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "conversations.open": ("im:write",),
+    # Reaction events carry no text: it is read back from the message the reaction is on.
+    "conversations.history": _HISTORY,
+    "conversations.replies": _HISTORY,
+    "users.info": ("users:read",),
+    "views.publish": (),
+}
+EVENT_SCOPES: dict[str, tuple[str, ...]] = {
+    "app_home_opened": (),
+    "reaction_added": ("reactions:read",),
+    "reaction_removed": ("reactions:read",),
+    "app_uninstalled": (),
+    "tokens_revoked": (),
+}
+COMMAND_SCOPES = ("commands",)  # slash commands and shortcuts
+
+
+def bot_scopes() -> list[str]:
+    """Every bot scope the adapter needs, sorted."""
+    needed = set(COMMAND_SCOPES)
+    for scopes in (*METHOD_SCOPES.values(), *EVENT_SCOPES.values()):
+        needed.update(scopes)
+    return sorted(needed)
+
+
+def button_action_id(name: str) -> str:
+    return BUTTON_PREFIX + name

@@ -1,0 +1,153 @@
+"""HTTP mode: signed requests only, Events API retries deduplicated, own events ignored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from tests.fakes.slack import (
+    FakeSlack,
+    event_callback_payload,
+    reaction_event,
+    sign,
+    slash_command_payload,
+)
+from tests.slack_support import (
+    SIGNING_SECRET,
+    TEAM,
+    HttpDriver,
+    add_people,
+    http_body,
+    make_core,
+    started,
+)
+
+
+def test_bad_signatures_and_stale_timestamps_get_401_and_change_nothing(tmp_path: Path) -> None:
+    with FakeSlack() as slack:
+        add_people(slack)
+        core = make_core(tmp_path, slack, "http")
+
+        async def scenario() -> None:
+            async with started(slack, core, "http") as rig:
+                assert isinstance(rig.send, HttpDriver)
+                body, ctype = http_body(
+                    "slash_commands", slash_command_payload("task Forged", "UA", "C1")
+                )
+                forged = {**sign("not-the-secret", body), "Content-Type": ctype}
+                stale = {
+                    **sign(SIGNING_SECRET, body, int(time.time()) - 6 * 60),
+                    "Content-Type": ctype,
+                }
+                tampered = {**sign(SIGNING_SECRET, body), "Content-Type": ctype}
+                unsigned = {"Content-Type": ctype}
+                for headers, sent in [
+                    (forged, body),
+                    (stale, body),
+                    (tampered, body.replace("Forged", "Tampered")),
+                    (unsigned, body),
+                ]:
+                    assert (await rig.send.post(sent, headers)).status == 401
+                event = reaction_event("reaction_added", "UA", "pushpin", "C1", "1.1")
+                body, ctype = http_body("events_api", event_callback_payload(event))
+                stale = {
+                    **sign(SIGNING_SECRET, body, int(time.time()) - 6 * 60),
+                    "Content-Type": ctype,
+                }
+                assert (await rig.send.post(body, stale)).status == 401
+                await rig.idle()
+                assert rig.actions() == {}
+                assert {c.method for c in slack.calls} == {"auth.test"}
+
+                # The same command, signed properly and four minutes old, is accepted.
+                body, ctype = http_body(
+                    "slash_commands", slash_command_payload("task Real", "UA", "C1")
+                )
+                fresh = {
+                    **sign(SIGNING_SECRET, body, int(time.time()) - 4 * 60),
+                    "Content-Type": ctype,
+                }
+                assert (await rig.send.post(body, fresh)).status == 200
+                await rig.idle()
+                assert [a["title"] for a in rig.actions().values()] == ["Real"]
+
+        asyncio.run(scenario())
+
+
+def test_one_event_delivered_three_times_commits_once(tmp_path: Path) -> None:
+    with FakeSlack() as slack:
+        add_people(slack)
+        core = make_core(tmp_path, slack, "http")
+
+        async def scenario() -> None:
+            async with started(slack, core, "http") as rig:
+                await rig.send.command("UA", "task Paint the fence need:3")
+                await rig.idle()
+                card = rig.card_ts(1)
+                # Slack retries with X-Slack-Retry-Num when it did not hear back in time; the
+                # retries can overlap the first delivery.
+                deliveries = await asyncio.gather(
+                    *(
+                        rig.send.react("UB", "raised_hand", "C1", card, event_id="Ev0DUP", retry=n)
+                        for n in range(3)
+                    )
+                )
+                assert [d.status for d in deliveries] == [200, 200, 200]
+                await rig.idle()
+                assert rig.statuses(1) == {"UB": "committed"}
+                assert len(slack.calls_to("chat.update")) == 1
+                with core.uow() as uow:
+                    log = uow.audit_log(uow.community(TEAM).id)
+                assert [e.kind for e in log].count("commitment.committed") == 1
+                # Handling a repeat would have answered "You're already in" privately.
+                assert slack.calls_to("chat.postEphemeral") == []
+
+                # A new event id is a new reaction: handled, though it changes nothing.
+                await rig.send.react("UB", "raised_hand", "C1", card, event_id="Ev0NEW")
+                await rig.idle()
+                assert rig.statuses(1) == {"UB": "committed"}
+                (reply,) = slack.calls_to("chat.postEphemeral")
+                assert reply.params["text"].startswith("You're already in on #1")
+
+        asyncio.run(scenario())
+
+
+def test_the_bots_own_reactions_are_ignored(tmp_path: Path) -> None:
+    with FakeSlack() as slack:
+        add_people(slack)
+        core = make_core(tmp_path, slack, "http")
+
+        async def scenario() -> None:
+            async with started(slack, core, "http") as rig:
+                slack.add_message("C1", "1710000000.000100", "Who brings cake?", "UA")
+                delivery = await rig.send.react("UBOT", "pushpin", "C1", "1710000000.000100")
+                assert delivery.status == 200
+                await rig.idle()
+                assert rig.actions() == {}
+                assert not slack.calls_to("conversations.history")
+                assert not slack.calls_to("users.info")
+
+                # Anyone else's pushpin on the same message tracks it.
+                await rig.send.react("UA", "pushpin", "C1", "1710000000.000100")
+                await rig.idle()
+                assert [a["title"] for a in rig.actions().values()] == ["Who brings cake?"]
+
+        asyncio.run(scenario())
+
+
+def test_slacks_url_check_is_answered(tmp_path: Path) -> None:
+    with FakeSlack() as slack:
+        core = make_core(tmp_path, slack, "http")
+
+        async def scenario() -> None:
+            async with started(slack, core, "http") as rig:
+                assert isinstance(rig.send, HttpDriver)
+                # Sent once when a request URL is saved in the app's settings.
+                body = json.dumps({"type": "url_verification", "challenge": "c4f3", "token": "t"})
+                headers = {**sign(SIGNING_SECRET, body), "Content-Type": "application/json"}
+                answer = await rig.send.post(body, headers)
+                assert (answer.status, json.loads(answer.body)) == (200, {"challenge": "c4f3"})
+
+        asyncio.run(scenario())

@@ -1,0 +1,183 @@
+"""The Slack adapter's pieces on their own: Block Kit limits, text safety, the outbox, modes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from slack_sdk.errors import SlackApiError
+
+from adapters.slack.blocks import (
+    MESSAGE_BLOCK_LIMIT,
+    SECTION_TEXT_LIMIT,
+    VIEW_BLOCK_LIMIT,
+    card_blocks,
+    due_text,
+    home_view,
+    mrkdwn,
+)
+from adapters.slack.modes import plan
+from adapters.slack.outbox import Outbox
+from adapters.slack.payloads import reaction_name
+from bot.cards import Button, Card, Person
+from bot.config import ConfigError, Secrets, SlackSettings
+
+
+def card(number: int = 1, *, people: int = 0, title: str = "Fix the tap", **kw: Any) -> Card:
+    crowd = tuple(Person(f"U{i:08d}", f"person {i}") for i in range(people))
+    fields: dict[str, Any] = {
+        "number": number,
+        "kind": "task",
+        "title": title,
+        "creator": Person("UA", "alice"),
+        "state": "open",
+        "need": None,
+        "due_at": None,
+        "committed": crowd,
+        "done": crowd,
+        "waitlist": crowd,
+        "buttons": (Button("join", "Join", number),),
+    }
+    return Card(**(fields | kw))
+
+
+def test_text_keeps_mentions_and_links_but_cannot_ping_everyone() -> None:
+    text = (
+        "Tea & cake <@U1|bob> <#C2|general> <https://x.org|site> <!channel> <!here> <title> &amp;"
+    )
+    assert mrkdwn(text) == (
+        "Tea &amp; cake <@U1|bob> <#C2|general> <https://x.org|site> &lt;!channel&gt; "
+        "&lt;!here&gt; &lt;title&gt; &amp;"
+    )
+    assert len(mrkdwn("x" * 5000, 100)) == 100
+
+
+def test_a_crowded_card_stays_within_slacks_limits() -> None:
+    blocks = card_blocks(card(people=600, title="T" * 200, need=5))
+    assert len(blocks) <= MESSAGE_BLOCK_LIMIT
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert all(len(s) <= SECTION_TEXT_LIMIT for s in sections)
+    people = sections[1]
+    assert "*In:* <@U00000000>, <@U00000001>" in people and "and 5" in people
+    assert people.count("more") == 3  # in, done and waitlist each say how many are left out
+    assert people.splitlines()[0] == "▰▰▰▰▰▰▰▰▰▰ 1200/5 in"
+
+
+def test_due_times_render_in_each_readers_zone() -> None:
+    when = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
+    assert due_text(when) == (
+        "<!date^1796403600^{date_short_pretty} at {time}|Fri 04 Dec 2026 17:00 UTC>"
+    )
+    assert due_text(when) in card_blocks(card(due_at=when))[0]["text"]["text"]
+
+
+def test_the_home_tab_stays_within_the_view_limit() -> None:
+    view = home_view([card(n) for n in range(1, 151)], "UA")
+    assert len(view["blocks"]) <= VIEW_BLOCK_LIMIT
+    assert "…and 52 more" in view["blocks"][-1]["elements"][0]["text"]
+    empty = home_view([], "UA")["blocks"]
+    assert "no open commitments" in empty[1]["text"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [("raised_hand::skin-tone-3", "raised_hand"), ("pushpin", "pushpin"), ("+1", "+1")],
+)
+def test_skin_tones_are_dropped_from_reaction_names(raw: str, name: str) -> None:
+    assert reaction_name(raw) == name
+
+
+class Limited(SlackApiError):
+    """A 429 as slack_sdk raises it."""
+
+    def __init__(self, retry_after: str) -> None:
+        response = type("R", (), {"status_code": 429, "headers": {"Retry-After": retry_after}})()
+        super().__init__("ratelimited", response)
+
+
+def test_the_outbox_retries_429s_and_replaces_a_queued_edit() -> None:
+    async def scenario() -> tuple[list[str], list[Any]]:
+        outbox = Outbox(post_interval=0)
+        sent: list[str] = []
+        limited = [Limited("0"), Limited("0")]
+
+        def send(label: str) -> Any:
+            async def go() -> str:
+                if label == "edit 1" and limited:
+                    raise limited.pop()
+                sent.append(label)
+                return label
+
+            return go
+
+        first = outbox.submit("C1", send("edit 1"), replaces="card")
+        await asyncio.sleep(0)  # the worker has started on edit 1
+        second = outbox.submit("C1", send("edit 2"), replaces="card")
+        third = outbox.submit("C1", send("edit 3"), replaces="card")  # replaces edit 2
+        other = outbox.submit("C2", send("other"))
+        await outbox.join()
+        return sent, [await first, await second, await third, await other]
+
+    sent, results = asyncio.run(scenario())
+    assert sent == ["other", "edit 1", "edit 3"] or sent == ["edit 1", "other", "edit 3"]
+    assert results == ["edit 1", "edit 3", "edit 3", "other"]
+
+
+def test_the_outbox_gives_up_after_its_attempts_and_reports_the_error() -> None:
+    async def scenario() -> None:
+        outbox = Outbox(post_interval=0, max_attempts=3)
+        calls = 0
+
+        async def always_limited() -> None:
+            nonlocal calls
+            calls += 1
+            raise Limited("0")
+
+        with pytest.raises(SlackApiError):
+            await outbox.submit("C1", always_limited)
+        assert calls == 3
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("settings", "secrets", "message"),
+    [
+        (SlackSettings(mode="http"), Secrets("xoxb-1", None, None, None), "SLACK_SIGNING_SECRET"),
+        (
+            SlackSettings(mode="http", client_id="1.2"),
+            Secrets(None, None, "s", None),
+            "both slack.client_id and SLACK_CLIENT_SECRET",
+        ),
+        (SlackSettings(mode="http"), Secrets(None, None, "s", None), "set SLACK_BOT_TOKEN"),
+        (SlackSettings(), Secrets("xapp-1", "xapp-2", None, None), "should start with xoxb-"),
+    ],
+)
+def test_modes_name_what_is_missing(
+    settings: SlackSettings, secrets: Secrets, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        plan(settings, secrets)
+
+
+def test_modes() -> None:
+    socket = plan(SlackSettings(), Secrets("xoxb-1", "xapp-1", None, None))
+    assert (socket.mode, socket.api_base_url, socket.oauth) == (
+        "socket",
+        "https://slack.com/api/",
+        False,
+    )
+    gov = SlackSettings(mode="http", api_base_url="https://slack-gov.com/api")
+    one = plan(gov, Secrets("xoxb-1", None, "s", None))
+    assert (one.mode, one.api_base_url, one.bot_token) == (
+        "http",
+        "https://slack-gov.com/api/",
+        "xoxb-1",
+    )
+    many = plan(
+        SlackSettings(mode="http", client_id="1.2"),
+        Secrets(None, None, "s", None, slack_client_secret="c"),
+    )
+    assert many.oauth and many.client_secret == "c"
