@@ -55,7 +55,7 @@ def choose_adapters(settings: Settings, secrets: Secrets) -> list[AdapterName]:
     if settings.adapters:
         return list(settings.adapters)
     chosen: list[AdapterName] = []
-    if secrets.slack_bot_token:
+    if secrets.slack_bot_token or (settings.slack.client_id and secrets.slack_client_secret):
         chosen.append("slack")
     if secrets.discord_bot_token:
         chosen.append("discord")
@@ -102,5 +102,9 @@ def run(settings: Settings, lines: TextIO = sys.stdin, out: TextIO = sys.stdout)
     # Migration chatter on every start is noise; failures still surface as exceptions.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     core = build_core(settings)
-    asyncio.run(serve(core, choose_adapters(settings, Secrets.from_env()), lines, out))
+    try:
+        asyncio.run(serve(core, choose_adapters(settings, Secrets.from_env()), lines, out))
+    except KeyboardInterrupt:
+        # Adapters have already shut down cleanly by now; a traceback would only alarm.
+        return 130
     return 0

@@ -68,6 +68,9 @@ def test_console_is_chosen_without_credentials(
     assert choose_adapters(load_settings(), none) == ["console"]
     both = Secrets("xoxb", "xapp", None, "discord-token")
     assert choose_adapters(load_settings(), both) == ["slack", "discord"]
+    oauth = Secrets(None, None, "signing", None, slack_client_secret="s3cret")
+    monkeypatch.setenv("COOPBOT_SLACK__CLIENT_ID", "123.456")
+    assert choose_adapters(load_settings(), oauth) == ["slack"]
     monkeypatch.setenv("COOPBOT_ADAPTERS", '["console"]')
     assert choose_adapters(load_settings(), both) == ["console"]
 
