@@ -1476,6 +1476,8 @@ class FakeDiscord:
     def _observe_dispatch(self, event: str, data: JSON) -> None:
         """Keep the fake's stores in step with events the test dispatches (lock held)."""
         if event == "INTERACTION_CREATE":
+            if data["token"] in self._interactions:
+                return  # delivered again: still one interaction, acknowledged at most once
             message = data.get("message")
             rec = _Interaction(
                 id=int(data["id"]),

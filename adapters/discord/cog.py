@@ -1,0 +1,264 @@
+"""The one cog: /coop, the "Track as task" menu, card buttons and reactions, each turned into
+a neutral event for the core."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import cache
+from zoneinfo import available_timezones
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from adapters.discord.chat import DiscordChat, InteractionChat, ReactionChat, message_text
+from adapters.discord.commands import build_group
+from adapters.discord.embeds import shorten
+from adapters.discord.permissions import describe
+from adapters.discord.reactions import GatewayReaction
+from adapters.discord.refs import (
+    channel_ref,
+    community_ref,
+    jump_url,
+    member_ref,
+    message_ref,
+)
+from adapters.discord.views import COG_NAME, TitleModal
+from bot.events import (
+    ButtonPressed,
+    CommandInvoked,
+    Event,
+    MessageTracked,
+    ReactionAdded,
+    ReactionRemoved,
+)
+from bot.grammar import ParamKind
+from bot.ports import ChatPort
+from bot.refs import ChannelRef, CommunityRef, MemberRef
+from bot.wiring import Core
+
+log = logging.getLogger(__name__)
+
+MENU_NAME = "Track as task"
+# Autocomplete must answer within Discord's 3 seconds too; a slow database suggests nothing.
+SUGGEST_TIMEOUT = 2.0
+CHOICES_LIMIT = 25
+
+
+class CoopCog(commands.Cog, name=COG_NAME):
+    """Translates Discord interactions and reactions into events for the core."""
+
+    def __init__(
+        self, bot: commands.Bot | commands.AutoShardedBot, core: Core, chat: DiscordChat
+    ) -> None:
+        self.bot = bot
+        self.core = core
+        self.chat = chat
+        self.group = build_group(
+            self.run_command,
+            {ParamKind.ACTION_ID: self.suggest_actions, ParamKind.TIMEZONE: self.suggest_zones},
+        )
+        self.menu = app_commands.guild_only(
+            app_commands.ContextMenu(name=MENU_NAME, callback=self.track_as_task)
+        )
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.group)
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.group.name)
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    # --- interactions -----------------------------------------------------------------------
+
+    async def run_command(self, interaction: discord.Interaction, text: str) -> None:
+        """A /coop subcommand, as the grammar text its options stand for."""
+        if not await _acknowledge(interaction, thinking=True):
+            return
+        chat = InteractionChat(self.chat, interaction, thinking=True)
+        actor, channel = _actor(interaction), _channel(interaction)
+        posts = text.split(" ", 1)[0] == "task"
+        await self._handle(CommandInvoked(actor, channel, text, str(interaction.id)), chat, posts)
+        await chat.finish()
+
+    async def track_as_task(
+        self, interaction: discord.Interaction, message: discord.Message
+    ) -> None:
+        """The message context menu; Discord hands over the text even without the intent."""
+        assert interaction.guild_id is not None
+        text = message_text(message)
+        if not text:
+            modal = TitleModal(interaction.guild_id, message.channel.id, message.id)
+            try:
+                await interaction.response.send_modal(modal)
+            except discord.HTTPException as exc:
+                log.info("interaction %s not answered: %s", interaction.id, exc)
+            return
+        if not await _acknowledge(interaction, thinking=True):
+            return
+        chat = InteractionChat(self.chat, interaction, thinking=True)
+        community = _community(interaction)
+        event = MessageTracked(
+            _actor(interaction),
+            message_ref(community, message.channel.id, message.id),
+            text,
+            str(interaction.id),
+        )
+        await self._handle(event, chat, posts=True)
+        await chat.finish()
+
+    async def on_card_button(
+        self, interaction: discord.Interaction, name: str, guild_id: int, number: int
+    ) -> None:
+        """Join, leave or done on a card, including cards posted before a restart."""
+        if not await _acknowledge(interaction, thinking=False):
+            return
+        if interaction.guild_id != guild_id or interaction.message is None:
+            return
+        chat = InteractionChat(self.chat, interaction, thinking=False)
+        ref = message_ref(
+            _community(interaction), interaction.message.channel.id, interaction.message.id
+        )
+        event = ButtonPressed(_actor(interaction), ref, name, number, str(interaction.id))
+        await self._handle(event, chat)
+
+    async def on_title_given(
+        self,
+        interaction: discord.Interaction,
+        guild_id: int,
+        channel_id: int,
+        message_id: int,
+        title: str,
+    ) -> None:
+        """The title for a message the bot could not read (from the DM prompt or the menu)."""
+        if not await _acknowledge(interaction, thinking=True):
+            return
+        chat = InteractionChat(self.chat, interaction, thinking=True)
+        community = community_ref(guild_id, self.bot.get_guild(guild_id))
+        # From a DM there are no guild permissions; tracking needs none.
+        permissions = interaction.permissions if interaction.guild_id else None
+        actor = member_ref(community, interaction.user, interaction.user.id, permissions)
+        message = message_ref(community, channel_id, message_id)
+        if not title.strip():
+            await chat.reply_private(actor, message.channel, "A title needs some text.")
+        else:
+            # The link stays in the task's text, so the task leads back to the message.
+            text = f"{title.strip()}\n{jump_url(message)}"
+            event = MessageTracked(actor, message, text, str(interaction.id))
+            await self._handle(event, chat, posts=True)
+        await chat.finish()
+
+    # --- reactions --------------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_coop_reaction(self, reaction: GatewayReaction) -> None:
+        """A raw reaction add/remove admitted by the gate (see `reactions.py`)."""
+        payload = reaction.payload
+        assert payload.guild_id is not None
+        community = community_ref(payload.guild_id, self.bot.get_guild(payload.guild_id))
+        member = payload.member  # only on adds; a remove keeps the stored name
+        permissions = member.guild_permissions if member is not None else None
+        actor = member_ref(community, member, payload.user_id, permissions)
+        message = message_ref(community, payload.channel_id, payload.message_id)
+        kind = ReactionAdded if reaction.added else ReactionRemoved
+        event = kind(actor, message, reaction.emoji, reaction.event_id)
+        posts = reaction.added and reaction.emoji == self.core.coop.prefs.track_emoji
+        await self._handle(event, ReactionChat(self.chat), posts)
+
+    # --- autocomplete -----------------------------------------------------------------------
+
+    async def suggest_actions(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        """Open actions, this channel's first; for leave and done, the asker's own."""
+        if interaction.guild_id is None:
+            return []
+        command = interaction.command.name if interaction.command else ""
+        mine = command in ("leave", "done")
+        lookup = asyncio.to_thread(
+            self._open_actions, _actor(interaction), str(interaction.channel_id), mine
+        )
+        try:
+            found = await asyncio.wait_for(lookup, SUGGEST_TIMEOUT)
+        except TimeoutError:
+            return []
+        needle = current.strip().removeprefix("#").lower()
+        return [
+            app_commands.Choice(name=shorten(f"#{number} {title}", 100), value=number)
+            for number, title in found
+            if needle in f"{number} {title.lower()}"
+        ][:CHOICES_LIMIT]
+
+    def _open_actions(self, actor: MemberRef, channel_id: str, mine: bool) -> list[tuple[int, str]]:
+        with self.core.uow() as uow:
+            community = uow.community(actor.community)
+            if mine:
+                actions = uow.open_actions_of(uow.member(community, actor))
+            else:
+                actions = uow.open_actions(community.id)
+        actions.sort(key=lambda a: (a.channel_id != channel_id, -a.number))
+        return [(a.number, a.title) for a in actions]
+
+    async def suggest_zones(
+        self, _interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        needle = current.strip().lower().replace(" ", "_")
+        found = [z for z in _zones() if needle in z.lower()][:CHOICES_LIMIT]
+        return [app_commands.Choice(name=z, value=z) for z in found]
+
+    # --- shared -----------------------------------------------------------------------------
+
+    async def _handle(self, event: Event, chat: ChatPort, posts: bool = False) -> None:
+        """Hand `event` to the core, unless it would post a card where the bot cannot."""
+        channel = event.channel if isinstance(event, CommandInvoked) else event.message.channel
+        if posts:
+            missing = self.chat.missing_to_post(int(channel.community.id), int(channel.id))
+            if missing:
+                await chat.reply_private(event.actor, channel, _cannot_post(channel, missing))
+                return
+        await self.core.coop.handle(event, chat)
+
+
+async def _acknowledge(interaction: discord.Interaction, thinking: bool) -> bool:
+    """Defer at once, before any database work, so a slow database never misses Discord's
+    3-second deadline; False when Discord refuses (a repeated delivery, or too late)."""
+    try:
+        if thinking:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        else:
+            await interaction.response.defer()
+    except discord.HTTPException as exc:
+        log.info("interaction %s not acknowledged: %s", interaction.id, exc)
+        return False
+    return True
+
+
+def _community(interaction: discord.Interaction) -> CommunityRef:
+    assert interaction.guild_id is not None
+    return community_ref(interaction.guild_id, interaction.guild)
+
+
+def _actor(interaction: discord.Interaction) -> MemberRef:
+    return member_ref(
+        _community(interaction), interaction.user, interaction.user.id, interaction.permissions
+    )
+
+
+def _channel(interaction: discord.Interaction) -> ChannelRef:
+    name = getattr(interaction.channel, "name", None) or ""
+    return channel_ref(_community(interaction), interaction.channel_id or 0, name)
+
+
+def _cannot_post(channel: ChannelRef, missing: list[str]) -> str:
+    return (
+        f"I can't post task cards in <#{channel.id}>: I'm missing the {describe(missing)} "
+        "permission there. A server admin can grant it in the channel's settings "
+        "(Permissions), then try again."
+    )
+
+
+@cache
+def _zones() -> list[str]:
+    return sorted(available_timezones())

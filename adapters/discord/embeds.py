@@ -1,0 +1,105 @@
+"""Cards as embeds with buttons, and text cut to Discord's limits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import discord
+
+from adapters.discord.views import CardButton
+from bot.cards import Card, Person
+
+# Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELD_VALUE_LIMIT = 1024
+EMBED_LIMIT = 6000
+CONTENT_LIMIT = 2000
+
+_COLOURS = {
+    "open": discord.Colour.blurple(),
+    "closed": discord.Colour.green(),
+    "cancelled": discord.Colour.dark_grey(),
+}
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def chunks(text: str, limit: int = CONTENT_LIMIT) -> list[str]:
+    """`text` split into messages of at most `limit` characters, at line ends where possible."""
+    parts: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            parts.append(current)
+            current = ""
+        current += line
+    if current or not parts:
+        parts.append(current)
+    return [p.rstrip("\n") or "\u200b" for p in parts]
+
+
+def mention(person: Person) -> str:
+    """`<@id>`: Discord shows each reader the name they know; embeds never ping."""
+    return f"<@{person.id}>" if person.id.isdigit() else person.name
+
+
+def people(persons: tuple[Person, ...], limit: int = FIELD_VALUE_LIMIT) -> str:
+    """Mentions separated by commas, ending in "and N more" when they do not fit."""
+    if not persons:
+        return "nobody yet"
+    shown: list[str] = []
+    length = 0
+    for i, person in enumerate(persons):
+        text = mention(person)
+        rest = len(persons) - i - 1
+        # Keep room for the "and N more" that follows if the next one does not fit.
+        tail = len(f" and {rest} more") if rest else 0
+        if length + 2 + len(text) + tail > limit:
+            return ", ".join(shown) + f" and {len(persons) - len(shown)} more"
+        shown.append(text)
+        length += 2 + len(text)
+    return ", ".join(shown)
+
+
+def timestamp(when: datetime) -> str:
+    """The moment in each reader's own time zone, absolute and relative."""
+    unix = int(when.timestamp())
+    return f"<t:{unix}:F> (<t:{unix}:R>)"
+
+
+def card_embed(card: Card) -> discord.Embed:
+    lines = [f"by {mention(card.creator)}"]
+    if card.due_at:
+        lines.append(f"due {timestamp(card.due_at)}")
+    lines.append(f"{card.progress_bar()} **{card.progress}**".strip())
+    embed = discord.Embed(
+        title=shorten(f"#{card.number} {card.title}", TITLE_LIMIT),
+        description=shorten("\n".join(lines), DESCRIPTION_LIMIT),
+        colour=_COLOURS.get(card.state, discord.Colour.default()),
+    )
+    embed.add_field(name="In", value=people(card.committed), inline=False)
+    if card.done:
+        embed.add_field(name="Done", value=people(card.done), inline=False)
+    if card.waitlist:
+        embed.add_field(name="Waitlist", value=people(card.waitlist), inline=False)
+    embed.set_footer(text=card.state.capitalize())
+    return embed
+
+
+def card_view(card: Card, guild_id: int) -> discord.ui.View | None:
+    """The card's buttons, or None when the action takes no more changes."""
+    if not card.buttons:
+        return None
+    view = discord.ui.View(timeout=None)
+    for button in card.buttons:
+        view.add_item(CardButton(button.name, button.label, guild_id, button.number))
+    return view

@@ -1,0 +1,126 @@
+"""Persistent components: card buttons and the "give it a title" button with its modal.
+
+Their custom_ids carry everything needed (action, guild, number or message), and the classes
+are registered with `add_dynamic_items` at start-up, so buttons posted before a restart work.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, Protocol, cast
+
+import discord
+
+from bot.grammar import MAX_TITLE
+
+COG_NAME = "Coop"
+
+_STYLES = {
+    "join": discord.ButtonStyle.success,
+    "leave": discord.ButtonStyle.secondary,
+    "done": discord.ButtonStyle.primary,
+}
+
+
+class ComponentHandler(Protocol):
+    """What the cog does when someone uses one of these components."""
+
+    async def on_card_button(
+        self, interaction: discord.Interaction, name: str, guild_id: int, number: int
+    ) -> None: ...
+
+    async def on_title_given(
+        self,
+        interaction: discord.Interaction,
+        guild_id: int,
+        channel_id: int,
+        message_id: int,
+        title: str,
+    ) -> None: ...
+
+
+def _handler(interaction: discord.Interaction) -> ComponentHandler:
+    client = cast(Any, interaction.client)
+    return cast(ComponentHandler, client.get_cog(COG_NAME))
+
+
+class CardButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"coop:(?P<name>[a-z]+):(?P<guild>\d+):(?P<number>\d+)",
+):
+    """A card button: join, leave or done on action `number` of guild `guild_id`."""
+
+    def __init__(self, name: str, label: str, guild_id: int, number: int) -> None:
+        self.name, self.guild_id, self.number = name, guild_id, number
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                style=_STYLES.get(name, discord.ButtonStyle.secondary),
+                custom_id=f"coop:{name}:{guild_id}:{number}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> CardButton:
+        label = getattr(item, "label", None) or match["name"].title()
+        return cls(match["name"], label, int(match["guild"]), int(match["number"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _handler(interaction).on_card_button(
+            interaction, self.name, self.guild_id, self.number
+        )
+
+
+class TitleButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"coop:title:(?P<guild>\d+):(?P<channel>\d+):(?P<message>\d+)",
+):
+    """Sent by DM when the bot cannot read a message someone wants tracked: asks for a title."""
+
+    def __init__(self, guild_id: int, channel_id: int, message_id: int) -> None:
+        self.ids = (guild_id, channel_id, message_id)
+        super().__init__(
+            discord.ui.Button(
+                label="Give it a title",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"coop:title:{guild_id}:{channel_id}:{message_id}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> TitleButton:
+        return cls(int(match["guild"]), int(match["channel"]), int(match["message"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(TitleModal(*self.ids))
+
+
+class TitleModal(discord.ui.Modal):
+    """Asks for the title of a task tracked from a message the bot cannot read."""
+
+    title_input: discord.ui.TextInput[TitleModal] = discord.ui.TextInput(
+        label="Title", placeholder="What needs doing?", max_length=MAX_TITLE
+    )
+
+    def __init__(self, guild_id: int, channel_id: int, message_id: int) -> None:
+        # Unique per opening: two people may title the same message at once. Open modals are
+        # forgotten after 15 minutes, when the interaction token would be dead anyway.
+        custom_id = f"coop:titled:{message_id}:{uuid.uuid4().hex[:12]}"
+        super().__init__(title="Track as task", custom_id=custom_id, timeout=15 * 60)
+        self.ids = (guild_id, channel_id, message_id)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await _handler(interaction).on_title_given(interaction, *self.ids, self.title_input.value)

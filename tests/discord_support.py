@@ -1,0 +1,186 @@
+"""Running the real Discord adapter against tests.fakes.discord: a guild of six people, a core
+on a SQLite file with a manual clock, and helpers that wait for results instead of sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from adapters.discord import CoopBot
+from adapters.discord.client import endpoints
+from bot.clock import ManualClock
+from bot.config import DiscordSettings, Settings
+from bot.events import Event
+from bot.ports import ChatPort
+from bot.wiring import Core, build_core
+from storage.uow import SqlUnitOfWork
+from tests.fakes.discord import (
+    FakeDiscord,
+    component_interaction,
+    make_user,
+    member_payload,
+    message_command_interaction,
+    reaction_add,
+    reaction_remove,
+    running_client,
+    slash_command_interaction,
+)
+from tests.harness import START
+
+TOKEN = "fake-discord-token"
+GUILD_ID = 1400000000000000001
+CHANNEL_ID = 1400000000000000002
+NAMES = ("alice", "bob", "carol", "dave", "erin", "frank")
+USERS = {name: make_user(1400000000000000010 + i, name) for i, name in enumerate(NAMES)}
+ID = {name: int(user["id"]) for name, user in USERS.items()}
+NAME = {str(uid): name for name, uid in ID.items()}
+
+
+def new_fake(channel: dict[str, Any] | None = None, **options: Any) -> FakeDiscord:
+    """The fake with one guild: #general (`channel` overrides its fields) and six people."""
+    guild = {
+        "guild_id": GUILD_ID,
+        "name": "Meetup Crew",
+        "channels": [{"id": CHANNEL_ID, "name": "general", **(channel or {})}],
+        "members": list(USERS.values()),
+        "owner_id": ID["alice"],
+    }
+    return FakeDiscord(guilds=[guild], token=TOKEN, **options)
+
+
+def new_core(database_url: str, fake: FakeDiscord, **discord: Any) -> Core:
+    """A core whose Discord settings point at `fake` (the way an operator sets them)."""
+    settings = Settings(
+        database_url=database_url,
+        discord=DiscordSettings(
+            api_base_url=fake.rest_base,
+            gateway_url=str(fake.gateway_url),
+            **({"guild_ids": [GUILD_ID]} | discord),
+        ),
+    )
+    return build_core(settings, clock=ManualClock(START))
+
+
+class Handled:
+    """Records each event the core finished handling, so tests can await them."""
+
+    def __init__(self, core: Core) -> None:
+        self.events: list[Event] = []
+        self._changed = asyncio.Condition()
+        original = core.coop.handle
+
+        async def handle(event: Event, chat: ChatPort) -> None:
+            await original(event, chat)
+            async with self._changed:
+                self.events.append(event)
+                self._changed.notify_all()
+
+        core.coop.handle = handle  # type: ignore[method-assign]
+
+    async def wait(self, count: int, timeout: float = 10.0) -> list[Event]:
+        """Wait until `count` events in all were handled."""
+        async with self._changed:
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: len(self.events) >= count), timeout
+            )
+        return list(self.events)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(core: Core) -> AsyncIterator[CoopBot]:
+    """The adapter's bot, started against the fake its settings name, ready on exit."""
+    with endpoints(core.settings.discord):
+        bot = CoopBot(core, guild_ready_timeout=0.1)
+        async with running_client(bot, TOKEN):
+            yield bot
+
+
+def run(scenario: Callable[[], Awaitable[None]], timeout: float = 30.0) -> None:
+    async def bounded() -> None:
+        await asyncio.wait_for(scenario(), timeout)
+
+    asyncio.run(bounded())
+
+
+# --- payloads ------------------------------------------------------------------------------
+
+
+def slash(who: str, subcommand: str, **options: Any) -> dict[str, Any]:
+    return slash_command_interaction(
+        GUILD_ID, CHANNEL_ID, USERS[who], "coop", subcommand, options, command_guild_id=GUILD_ID
+    )
+
+
+def as_admin(payload: dict[str, Any]) -> dict[str, Any]:
+    """The same interaction from someone with the Manage Server permission."""
+    payload["member"]["permissions"] = str(1 << 5)
+    return payload
+
+
+def menu(who: str, target: dict[str, Any]) -> dict[str, Any]:
+    return message_command_interaction(
+        GUILD_ID, CHANNEL_ID, USERS[who], "Track as task", target, command_guild_id=GUILD_ID
+    )
+
+
+def press(who: str, button: str, number: int, card: dict[str, Any]) -> dict[str, Any]:
+    return component_interaction(
+        GUILD_ID, CHANNEL_ID, USERS[who], f"coop:{button}:{GUILD_ID}:{number}", card
+    )
+
+
+def react(who: str, message_id: int, emoji: str) -> dict[str, Any]:
+    member = member_payload(USERS[who])
+    return reaction_add(ID[who], CHANNEL_ID, message_id, GUILD_ID, emoji, member=member)
+
+
+def unreact(who: str, message_id: int, emoji: str) -> dict[str, Any]:
+    return reaction_remove(ID[who], CHANNEL_ID, message_id, GUILD_ID, emoji)
+
+
+async def interact(fake: FakeDiscord, payload: dict[str, Any]) -> None:
+    """Dispatch an interaction and wait for its initial response."""
+    await fake.dispatch_async("INTERACTION_CREATE", payload)
+    await fake.await_for("POST", rf"/interactions/{payload['id']}/[^/]+/callback")
+
+
+# --- reading the results -------------------------------------------------------------------
+
+
+def statuses(core: Core, number: int) -> dict[str, str]:
+    """name -> commitment status on action `number` of the test guild."""
+    from adapters.discord.refs import community_ref
+
+    with SqlUnitOfWork(core.engine) as uow:
+        community = uow.community(community_ref(GUILD_ID))
+        action = uow.get_action(community.id, number)
+        assert action is not None, f"no action #{number}"
+        return {NAME[c.member.external_id]: c.status.value for c in action.commitments}
+
+
+def action_of(core: Core, number: int) -> Any:
+    from adapters.discord.refs import community_ref
+
+    with SqlUnitOfWork(core.engine) as uow:
+        community = uow.community(community_ref(GUILD_ID))
+        action = uow.get_action(community.id, number)
+        assert action is not None, f"no action #{number}"
+        return action
+
+
+def card_messages(fake: FakeDiscord) -> list[dict[str, Any]]:
+    """The bot's messages in the channel that carry an embed (task cards), oldest first."""
+    return [
+        m
+        for m in fake.messages(CHANNEL_ID)
+        if m["author"]["id"] == str(fake.application_id) and m["embeds"]
+    ]
+
+
+def followup_texts(fake: FakeDiscord, payload: dict[str, Any]) -> list[str]:
+    """What an interaction said privately: its original response and follow-ups."""
+    original = fake.original_response(payload["token"])
+    texts = [original["content"]] if original and original["content"] else []
+    return texts + [m["content"] for m in fake.followups(payload["token"])]
