@@ -20,7 +20,7 @@ from bot.emoji_names import canonical
 from bot.errors import CoopError
 from bot.events import CommandInvoked, Event, ReactionAdded
 from bot.ports import ChatPort, UnitOfWorkFactory
-from bot.refs import ChannelRef, MemberRef, MessageRef
+from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,14 @@ class Coop:
         with self.uow_factory() as uow:
             community = uow.community(member.community)
             return [card_for(a) for a in uow.open_actions_of(uow.member(community, member))]
+
+    async def open_cards(self, community: CommunityRef) -> list[Card]:
+        """Cards of every open action in `community` (for pickers and autocomplete)."""
+        return await asyncio.to_thread(self._open_cards, community)
+
+    def _open_cards(self, community: CommunityRef) -> list[Card]:
+        with self.uow_factory() as uow:
+            return [card_for(a) for a in uow.open_actions(uow.community(community).id)]
 
     def _apply(self, event: Event, text: str | None) -> list[Effect]:
         with self.uow_factory() as uow:

@@ -39,6 +39,7 @@ class Card:
     done: tuple[Person, ...]
     waitlist: tuple[Person, ...]
     buttons: tuple[Button, ...]
+    channel_id: str = ""
 
     @property
     def in_count(self) -> int:
@@ -86,6 +87,7 @@ def card_for(action: Action) -> Card:
         done=people(CommitmentStatus.DONE),
         waitlist=people(CommitmentStatus.WAITLISTED),
         buttons=buttons,
+        channel_id=action.channel_id,
     )
 
 

@@ -58,4 +58,16 @@ class MessageTracked:
     event_id: str | None = None
 
 
-Event = CommandInvoked | ReactionAdded | ReactionRemoved | ButtonPressed | MessageTracked
+@dataclass(frozen=True)
+class TitleGiven:
+    """Someone gave a new title to the task tracked from `message` (e.g. from a form)."""
+
+    actor: MemberRef
+    message: MessageRef
+    title: str
+    event_id: str | None = None
+
+
+Event = (
+    CommandInvoked | ReactionAdded | ReactionRemoved | ButtonPressed | MessageTracked | TitleGiven
+)

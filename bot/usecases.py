@@ -17,6 +17,7 @@ from bot.events import (
     MessageTracked,
     ReactionAdded,
     ReactionRemoved,
+    TitleGiven,
 )
 from bot.model import Action, ActionKind, ActionState, CommitmentStatus, Community, Member, Via
 from bot.ports import AuditEntry, UnitOfWork
@@ -99,6 +100,14 @@ def refresh_card(turn: Turn, action: Action) -> list[Effect]:
     return [UpdateCard(MessageRef(channel, action.card_message_id), card_for(action))]
 
 
+def _require_creator_or_admin(turn: Turn, action: Action, verb: str) -> None:
+    if action.creator.id != turn.member.id and not turn.actor.is_admin:
+        raise CoopError(
+            f"Only {action.creator.display_name} (who created {label(action)}) or a community "
+            f"admin can {verb} it."
+        )
+
+
 def _require_open(action: Action) -> None:
     if action.state is not ActionState.OPEN:
         raise CoopError(f"{label(action)} is {action.state.value}; it no longer takes changes.")
@@ -150,6 +159,24 @@ def track_message(turn: Turn, message: MessageRef, text: str) -> list[Effect]:
     )
     turn.audit("task.tracked", action, message.id)
     return [PostCard(turn.community.id, message.channel, card_for(action), reply_to=message)]
+
+
+def retitle(turn: Turn, message: MessageRef, title: str) -> list[Effect]:
+    """Rename the task tracked from `message`; for tasks made from text the bot couldn't read."""
+    action = turn.uow.action_by_message(turn.community.id, message.id)
+    if action is None:
+        raise CoopError("That message isn't tracked as a task yet, so there's nothing to rename.")
+    _require_creator_or_admin(turn, action, "rename")
+    _require_open(action)
+    title = " ".join(title.split())
+    if not title:
+        raise CoopError("A title needs some text.")
+    if len(title) > grammar.MAX_TITLE:
+        raise CoopError(f"Titles can be at most {grammar.MAX_TITLE} characters.")
+    old = action.title
+    action.title = title
+    turn.audit("task.retitled", action, f"{old} -> {title}")
+    return [*refresh_card(turn, action), turn.reply(f"Renamed #{action.number} to “{title}”.")]
 
 
 # --- commitments ---------------------------------------------------------------------------
@@ -227,12 +254,7 @@ def mark_done(turn: Turn, action: Action, undo: bool = False) -> list[Effect]:
 
 def finish(turn: Turn, action: Action, state: ActionState) -> list[Effect]:
     """Close (complete) or cancel an action; only its creator or an admin may."""
-    if action.creator.id != turn.member.id and not turn.actor.is_admin:
-        verb = "close" if state is ActionState.CLOSED else "cancel"
-        raise CoopError(
-            f"Only {action.creator.display_name} (who created {label(action)}) or a community "
-            f"admin can {verb} it."
-        )
+    _require_creator_or_admin(turn, action, "close" if state is ActionState.CLOSED else "cancel")
     _require_open(action)
     action.state = state
     turn.audit(f"task.{state.value}", action)
@@ -368,7 +390,7 @@ def on_button(turn: Turn, event: ButtonPressed) -> list[Effect]:
 def via_of(event: Event) -> Via:
     if isinstance(event, CommandInvoked):
         return Via.COMMAND
-    if isinstance(event, ButtonPressed):
+    if isinstance(event, ButtonPressed | TitleGiven):
         return Via.BUTTON
     if isinstance(event, MessageTracked):
         return Via.SHORTCUT
@@ -383,4 +405,6 @@ def apply(turn: Turn, event: Event, text: str | None) -> list[Effect]:
         return on_button(turn, event)
     if isinstance(event, MessageTracked):
         return track_message(turn, event.message, event.text)
+    if isinstance(event, TitleGiven):
+        return retitle(turn, event.message, event.title)
     return on_reaction(turn, event, text)

@@ -273,3 +273,33 @@ def test_commitments_of_lists_open_cards(bot: TestBot) -> None:
     bot.say("bob", "join #2")
     cards = asyncio.run(bot.coop.commitments_of(bot.member("bob")))
     assert [c.number for c in cards] == [2]
+
+
+def test_the_creator_can_rename_a_task_tracked_from_a_message(bot: TestBot) -> None:
+    from bot.events import TitleGiven
+
+    msg = bot.post("alice", "https://example.org/m/1")
+    bot.react("alice", "pushpin", msg)
+    bot.react("bob", "raised_hand", msg)
+    before = bot.snapshot()
+    refused = bot.handle(TitleGiven(bot.member("bob"), msg, "Bob's idea"))
+    assert "Only Alice" in refused[0].text and bot.snapshot() == before
+    empty = bot.handle(TitleGiven(bot.member("alice"), msg, "   "))
+    assert "needs some text" in empty[0].text and bot.snapshot() == before
+    sent = bot.handle(TitleGiven(bot.member("alice"), msg, "  Set up   the room "))
+    update = [s for s in sent if s.kind == "update"][0].card
+    assert update is not None and update.title == "Set up the room"
+    assert [p.id for p in update.committed] == ["bob"]
+    assert "Renamed #1" in sent[-1].text
+    stray = bot.handle(TitleGiven(bot.member("alice"), bot.post("alice", "x"), "T"))
+    assert "isn't tracked" in stray[0].text
+
+
+def test_open_cards_lists_every_open_action_with_its_channel(bot: TestBot) -> None:
+    import asyncio
+
+    bot.say("alice", "task One")
+    bot.say("alice", "task Two", channel="ops")
+    bot.say("alice", "close #1")
+    cards = asyncio.run(bot.coop.open_cards(bot.member("alice").community))
+    assert [(c.number, c.channel_id) for c in cards] == [(2, "ops")]
