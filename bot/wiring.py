@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from bot.app import Coop
 from bot.clock import AdjustableClock, ShiftedClock
-from bot.config import AdapterName, Secrets, Settings
+from bot.config import AdapterName, ConfigError, Secrets, Settings
 from bot.ports import UnitOfWork
 from bot.usecases import Preferences
 from storage.db import make_engine
@@ -104,6 +104,10 @@ def run(settings: Settings, lines: TextIO = sys.stdin, out: TextIO = sys.stdout)
     core = build_core(settings)
     try:
         asyncio.run(serve(core, choose_adapters(settings, Secrets.from_env()), lines, out))
+    except ConfigError as err:
+        # An adapter refused its credentials or settings at start-up: one line, no traceback.
+        print(f"coopbot: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         # Adapters have already shut down cleanly by now; a traceback would only alarm.
         return 130

@@ -176,3 +176,10 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
 
     tables = {r[0] for r in sqlite3.connect(db).execute("select name from sqlite_master")}
     assert {"community", "member", "action", "commitment", "processed_event", "audit_log"} <= tables
+
+
+def test_an_adapter_refusing_its_credentials_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    run = coopbot(["run"], tmp_path / "coop.db", "", SLACK_BOT_TOKEN="xoxb-1")
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("coopbot: Slack: set SLACK_APP_TOKEN")
