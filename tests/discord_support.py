@@ -32,6 +32,7 @@ from tests.harness import START
 TOKEN = "fake-discord-token"
 GUILD_ID = 1400000000000000001
 CHANNEL_ID = 1400000000000000002
+OTHER_CHANNEL_ID = 1400000000000000003
 NAMES = ("alice", "bob", "carol", "dave", "erin", "frank")
 USERS = {name: make_user(1400000000000000010 + i, name) for i, name in enumerate(NAMES)}
 ID = {name: int(user["id"]) for name, user in USERS.items()}
@@ -39,11 +40,15 @@ NAME = {str(uid): name for name, uid in ID.items()}
 
 
 def new_fake(channel: dict[str, Any] | None = None, **options: Any) -> FakeDiscord:
-    """The fake with one guild: #general (`channel` overrides its fields) and six people."""
+    """The fake with one guild: #general (`channel` overrides its fields), #random and six
+    people."""
     guild = {
         "guild_id": GUILD_ID,
         "name": "Meetup Crew",
-        "channels": [{"id": CHANNEL_ID, "name": "general", **(channel or {})}],
+        "channels": [
+            {"id": CHANNEL_ID, "name": "general", **(channel or {})},
+            {"id": OTHER_CHANNEL_ID, "name": "random"},
+        ],
         "members": list(USERS.values()),
         "owner_id": ID["alice"],
     }
@@ -107,9 +112,10 @@ def run(scenario: Callable[[], Awaitable[None]], timeout: float = 30.0) -> None:
 # --- payloads ------------------------------------------------------------------------------
 
 
-def slash(who: str, subcommand: str, **options: Any) -> dict[str, Any]:
+def slash(who: str, subcommand: str, *, where: int = CHANNEL_ID, **options: Any) -> dict[str, Any]:
+    """`/coop <subcommand>` typed by `who` in channel `where` (#general by default)."""
     return slash_command_interaction(
-        GUILD_ID, CHANNEL_ID, USERS[who], "coop", subcommand, options, command_guild_id=GUILD_ID
+        GUILD_ID, where, USERS[who], "coop", subcommand, options, command_guild_id=GUILD_ID
     )
 
 

@@ -13,16 +13,20 @@ from urllib.parse import parse_qs, urlparse
 import discord
 import pytest
 
+from adapters.discord.chat import untitled_text
 from adapters.discord.commands import MAX_ACTION_ID, command_text, quote
 from adapters.discord.embeds import EMBED_LIMIT, FIELD_VALUE_LIMIT, card_embed, chunks
 from adapters.discord.invite import invite_url
 from adapters.discord.reactions import Position, ReactionGate
+from adapters.discord.refs import community_ref, message_ref
 from bot import cli
 from bot.cards import Button, Card, Person
 from bot.config import ConfigError, load_settings
 from bot.grammar import GRAMMAR, MAX_TITLE, SUBCOMMANDS, Param, ParamKind, parse, tokenize
 from tests.discord_support import (
+    CHANNEL_ID,
     GUILD_ID,
+    OTHER_CHANNEL_ID,
     Handled,
     interact,
     new_core,
@@ -155,13 +159,17 @@ def test_cli_prints_the_invite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "client_id=43&" in out.getvalue()
 
 
-def test_autocomplete_suggests_open_actions_and_time_zones(tmp_path: Path) -> None:
+def test_autocomplete_suggests_open_actions_and_time_zones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with new_fake() as fake:
         core = new_core(f"sqlite:///{tmp_path / 'c.db'}", fake)
         handled = Handled(core)
 
-        def focused(who: str, sub: str, name: str, value: str) -> dict[str, Any]:
-            payload = slash(who, sub, **{name: (3, value)})
+        def focused(
+            who: str, sub: str, name: str, value: str, where: int = CHANNEL_ID
+        ) -> dict[str, Any]:
+            payload = slash(who, sub, where=where, **{name: (3, value)})
             payload["type"] = 4  # APPLICATION_COMMAND_AUTOCOMPLETE
             payload["data"]["options"][0]["options"][0]["focused"] = True
             return payload
@@ -176,13 +184,21 @@ def test_autocomplete_suggests_open_actions_and_time_zones(tmp_path: Path) -> No
             async with running_bot(core):
                 for title in ("Buy snacks", "Book the room", "Bring chairs"):
                     await interact(fake, slash("alice", "task", title=title))
+                elsewhere = slash("carol", "task", title="Bake bread", where=OTHER_CHANNEL_ID)
+                await interact(fake, elsewhere)
                 await interact(fake, slash("bob", "join", id=2))
-                await handled.wait(4)
+                await handled.wait(5)
+                # Suggestions come from the core's queries, never straight from storage.
+                monkeypatch.setattr(core, "uow", refuse_storage)
+                # This channel's actions first, newest first.
                 assert await choices(focused("bob", "join", "id", "b")) == [
                     {"name": "#3 Bring chairs", "value": 3},
                     {"name": "#2 Book the room", "value": 2},
                     {"name": "#1 Buy snacks", "value": 1},
+                    {"name": "#4 Bake bread", "value": 4},
                 ]
+                in_random = await choices(focused("bob", "join", "id", "b", where=OTHER_CHANNEL_ID))
+                assert [c["value"] for c in in_random] == [4, 3, 2, 1]
                 assert await choices(focused("bob", "join", "id", "#1")) == [
                     {"name": "#1 Buy snacks", "value": 1}
                 ]
@@ -194,6 +210,10 @@ def test_autocomplete_suggests_open_actions_and_time_zones(tmp_path: Path) -> No
 
         run(scenario)
         assert fake.errors == []
+
+
+def refuse_storage() -> Any:
+    raise AssertionError("the adapter opened a unit of work itself")
 
 
 def big_card(people: int) -> Card:
@@ -232,6 +252,15 @@ def test_long_private_text_is_split_below_the_message_limit() -> None:
     assert all(len(p) <= 2000 for p in parts)
     assert "\n".join(parts) == text
     assert chunks("y" * 4500) == ["y" * 2000, "y" * 2000, "y" * 500]
+
+
+def test_an_unreadable_message_is_tracked_as_a_readable_title_and_its_link() -> None:
+    message = message_ref(community_ref(GUILD_ID), CHANNEL_ID, 42)
+    link = f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/42"
+    assert untitled_text(message, "general") == f"Task from a message in #general\n{link}"
+    assert untitled_text(message, "") == f"Task from a message\n{link}"  # not in the cache
+    title, rest = untitled_text(message, "x" * 300).split("\n")
+    assert len(title) == MAX_TITLE and rest == link
 
 
 def test_discord_settings_from_file_and_environment(

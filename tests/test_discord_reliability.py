@@ -20,7 +20,7 @@ from bot.clock import ManualClock
 from bot.config import ConfigError, Secrets, load_settings
 from bot.events import CommandInvoked
 from bot.ports import UnitOfWork
-from bot.wiring import build_core
+from bot.wiring import Core, build_core
 from tests.discord_support import (
     CHANNEL_ID,
     GUILD_ID,
@@ -54,12 +54,12 @@ def database(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'coopbot.db'}"
 
 
-def secrets() -> Secrets:
+def secrets(token: str | None = TOKEN) -> Secrets:
     return Secrets(
         slack_bot_token=None,
         slack_app_token=None,
         slack_signing_secret=None,
-        discord_bot_token=TOKEN,
+        discord_bot_token=token,
     )
 
 
@@ -266,11 +266,13 @@ def test_closed_dms_are_not_retried_so_refusals_do_not_pile_up(tmp_path: Path) -
         assert (refused.status, refused.json) == (403, {"recipient_id": ID["carol"]})
 
 
-def modal_submit(who: str, channel_id: int, modal: dict[str, Any], title: str) -> dict:
+def modal_submit(
+    who: str, guild_id: int | None, channel_id: int, modal: dict[str, Any], title: str
+) -> dict:
     """The interaction Discord sends when someone fills in a modal the bot opened."""
     inputs = [c for row in modal["components"] for c in row.get("components", [row])]
     [text_input] = [c for c in inputs if c.get("type") == 4]
-    payload = component_interaction(None, channel_id, USERS[who], modal["custom_id"], {})
+    payload = component_interaction(guild_id, channel_id, USERS[who], modal["custom_id"], {})
     payload["type"] = 5
     payload["data"] = {
         "custom_id": modal["custom_id"],
@@ -284,54 +286,131 @@ def modal_submit(who: str, channel_id: int, modal: dict[str, Any], title: str) -
     return payload
 
 
-def test_without_message_content_a_pin_asks_the_reactor_for_a_title(tmp_path: Path) -> None:
+async def fill_in(
+    fake: FakeDiscord, opener: dict[str, Any], who: str, guild_id: int | None, title: str
+) -> dict[str, Any]:
+    """`who` triggers `opener`, which must answer with a modal, and submits `title` in it."""
+    await interact(fake, opener)
+    [opened] = fake.calls_to("POST", rf"/interactions/{opener['id']}/.+")
+    assert opened.json["type"] == 9  # a modal
+    submit = modal_submit(who, guild_id, int(opener["channel_id"]), opened.json["data"], title)
+    await interact(fake, submit)
+    return submit
+
+
+UNTITLED = "Task from a message in #general"
+DM_MESSAGES = rf"/channels/(?!{CHANNEL_ID})\d+/messages"  # messages anywhere but #general
+
+
+def test_without_message_content_a_pin_tracks_a_link_and_asks_the_reactor_for_a_title(
+    tmp_path: Path,
+) -> None:
     with new_fake() as fake:
         core = new_core(database(tmp_path), fake)  # message_content_intent: false
         handled = Handled(core)
         asked = fake.add_message(CHANNEL_ID, "text the bot cannot read", ID["bob"])
         image_only = fake.add_message(CHANNEL_ID, "", ID["bob"])
         link = f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{asked}"
+        image_link = f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{image_only}"
 
         async def scenario() -> None:
             async with running_bot(core) as bot:
+                # The task exists at once, titled from the channel, the link in its body.
                 await fake.dispatch_async("MESSAGE_REACTION_ADD", react("alice", asked, "📌"))
                 await handled.wait(1)
+                task = action_of(core, 1)
+                assert (task.title, task.body) == (UNTITLED, f"{UNTITLED}\n{link}")
+                [card] = card_messages(fake)
+                assert card["embeds"][0]["title"] == f"#1 {UNTITLED}"
+
+                # Before any title, ✋ on the message or on the card joins.
+                await fake.dispatch_async("MESSAGE_REACTION_ADD", react("carol", asked, "✋"))
+                card_id = int(card["id"])
+                await fake.dispatch_async("MESSAGE_REACTION_ADD", react("dave", card_id, "✋"))
+                await handled.wait(3)
+                assert statuses(core, 1) == {"carol": "committed", "dave": "committed"}
+
+                # alice, who pinned it, is asked by DM, with a button.
+                [sent] = await fake.await_for("POST", DM_MESSAGES)
+                assert sent.json["content"].startswith(
+                    f"I'm tracking {link} as #1, but I couldn't read its text"
+                )
                 dm_channel = fake.dm_channel_id(ID["alice"])
                 assert dm_channel is not None
                 [prompt] = fake.messages(dm_channel)
-                assert prompt["content"].startswith(f"I can't read the text of {link}")
                 [button] = prompt["components"][0]["components"]
                 assert button["custom_id"] == f"coop:title:{GUILD_ID}:{CHANNEL_ID}:{asked}"
+                assert button["label"] == "Give it a title"
 
-                click = component_interaction(
+                # Only the creator (or an admin) may rename: bob's try is refused privately.
+                # (A button someone else got hold of, e.g. a forwarded DM.)
+                bobs = component_interaction(
+                    None, dm_channel, USERS["bob"], button["custom_id"], prompt
+                )
+                refused = await fill_in(fake, bobs, "bob", None, "Bob's title")
+                await handled.wait(4)
+                alices = component_interaction(
                     None, dm_channel, USERS["alice"], button["custom_id"], prompt
                 )
-                await interact(fake, click)
-                [opened] = fake.calls_to("POST", rf"/interactions/{click['id']}/.+")
-                assert opened.json["type"] == 9  # the title modal
-                submit = modal_submit("alice", dm_channel, opened.json["data"], "Set up the room")
-                await interact(fake, submit)
-                await handled.wait(2)
-                await fake.dispatch_async("MESSAGE_REACTION_ADD", react("carol", asked, "✋"))
-                await handled.wait(3)
+                renamed = await fill_in(fake, alices, "alice", None, "  Set up the room ")
+                await handled.wait(5)
+                assert [type(e).__name__ for e in handled.events[3:]] == ["TitleGiven"] * 2
+                assert followup_texts(fake, refused) == [
+                    f"Only alice (who created #1 “{UNTITLED}”) or a community admin can rename it."
+                ]
+                assert followup_texts(fake, renamed) == ["Renamed #1 to “Set up the room”."]
 
-                # The context menu on a message without text opens the same modal at once.
+                # The context menu on a message without text asks for the title first, then
+                # tracks it with the link in its body.
                 target = fake.get_message(CHANNEL_ID, image_only)
                 assert target is not None
-                tracked = menu("erin", target)
-                await interact(fake, tracked)
-                [opened] = fake.calls_to("POST", rf"/interactions/{tracked['id']}/.+")
-                assert opened.json["type"] == 9
+                await fill_in(fake, menu("erin", target), "erin", GUILD_ID, "Fix the lamp")
+                await handled.wait(6)
                 await bot.chat.editor.drain(5)
 
         run(scenario)
         task = action_of(core, 1)
-        assert (task.title, task.body) == ("Set up the room", f"Set up the room\n{link}")
+        assert (task.title, task.body) == ("Set up the room", f"{UNTITLED}\n{link}")
         assert task.source_message_id == str(asked) and task.creator.external_id == str(ID["alice"])
-        assert statuses(core, 1) == {"carol": "committed"}
-        [post] = fake.calls_to("POST", MESSAGES)
-        assert int(post.json["message_reference"]["message_id"]) == asked
+        assert statuses(core, 1) == {"carol": "committed", "dave": "committed"}
+        titled = action_of(core, 2)
+        assert (titled.title, titled.body) == ("Fix the lamp", f"Fix the lamp\n{image_link}")
+        assert titled.creator.external_id == str(ID["erin"])
+        first, second = card_messages(fake)
+        assert first["embeds"][0]["title"] == "#1 Set up the room"  # edited in place
+        assert second["embeds"][0]["title"] == "#2 Fix the lamp"
+        posts = fake.calls_to("POST", MESSAGES)
+        replied_to = [int(p.json["message_reference"]["message_id"]) for p in posts]
+        assert replied_to == [asked, image_only]
+        assert len(fake.calls_to("POST", DM_MESSAGES)) == 1  # only the pin asks by DM
         assert fake.calls_to("GET", rf"{MESSAGES}/\d+") == []  # nothing fetched in vain
+        assert fake.errors == []
+
+
+def test_a_pin_without_message_content_tracks_even_when_the_reactors_dms_are_closed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with new_fake() as fake:
+        core = new_core(database(tmp_path), fake)
+        handled = Handled(core)
+        asked = fake.add_message(CHANNEL_ID, "text the bot cannot read", ID["bob"])
+        # Discord opens the DM channel, then refuses the message.
+        fake.fail_next("POST", DM_MESSAGES, 403, 50007, "Cannot send messages to this user")
+
+        async def scenario() -> None:
+            async with running_bot(core):
+                await fake.dispatch_async("MESSAGE_REACTION_ADD", react("alice", asked, "📌"))
+                await handled.wait(1)
+                [dm] = await fake.await_for("POST", DM_MESSAGES)
+                assert dm.status == 403
+                await fake.dispatch_async("MESSAGE_REACTION_ADD", react("carol", asked, "✋"))
+                await handled.wait(2)
+
+        run(scenario)
+        assert action_of(core, 1).title == UNTITLED
+        assert statuses(core, 1) == {"carol": "committed"}
+        assert len(card_messages(fake)) == 1
+        assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
         assert fake.errors == []
 
 
@@ -418,10 +497,25 @@ def test_serve_runs_from_settings_beside_the_console_on_one_database(
         assert titles == {("console", "Sweep the floor"), ("discord", "Mop the floor")}
 
 
-def test_a_refused_message_content_intent_stops_with_a_clear_message(tmp_path: Path) -> None:
+def test_a_refused_token_or_intent_stops_start_up_with_one_line_naming_it(
+    tmp_path: Path,
+) -> None:
+    def start(core: Core, token: str | None) -> str:
+        with pytest.raises(ConfigError) as stopped:
+            asyncio.run(asyncio.wait_for(serve(core, secrets(token)), 10))
+        return str(stopped.value)
+
+    with new_fake() as fake:  # accepts only TOKEN
+        core = new_core(database(tmp_path), fake)
+        refused = start(core, "not-the-token")
+        assert fake.identifies == []  # refused at login, before the gateway
+    missing = start(core, None)
     with new_fake(reject_privileged_intents=True) as fake:
-        core = new_core(database(tmp_path), fake, message_content_intent=True)
-        with pytest.raises(ConfigError, match="discord.message_content_intent is true"):
-            asyncio.run(asyncio.wait_for(serve(core, secrets()), 10))
-    with pytest.raises(ConfigError, match="DISCORD_BOT_TOKEN"):
-        asyncio.run(serve(core, Secrets(None, None, None, None)))
+        closed = start(new_core(database(tmp_path), fake, message_content_intent=True), TOKEN)
+        [identify] = fake.identifies  # asked for Message Content, so the fake closed with 4014
+        assert identify["intents"] & 1 << 15
+
+    assert refused.startswith("DISCORD_BOT_TOKEN: Discord refused it; copy it again")
+    assert missing.startswith("DISCORD_BOT_TOKEN: not set")
+    assert closed.startswith("setting discord.message_content_intent: true, but the Message")
+    assert all("\n" not in line for line in (refused, missing, closed))

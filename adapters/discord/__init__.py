@@ -13,9 +13,9 @@ __all__ = ["CoopBot", "serve"]
 
 
 async def serve(core: Core, secrets: Secrets) -> None:
-    """Run the bot until cancelled."""
+    """Run the bot until cancelled; a refused token or intent is a ConfigError naming it."""
     if not secrets.discord_bot_token:
-        raise ConfigError("the discord adapter needs DISCORD_BOT_TOKEN in the environment")
+        raise ConfigError("DISCORD_BOT_TOKEN: not set in the environment")
     with endpoints(core.settings.discord):
         bot = CoopBot(core)
         async with bot:
@@ -23,11 +23,12 @@ async def serve(core: Core, secrets: Secrets) -> None:
                 await bot.start(secrets.discord_bot_token)
             except discord.LoginFailure:
                 raise ConfigError(
-                    "Discord refused DISCORD_BOT_TOKEN; copy it again from the "
-                    "Developer Portal (Bot, Reset Token)"
+                    "DISCORD_BOT_TOKEN: Discord refused it; copy it again from the Developer "
+                    "Portal (Bot, Reset Token)"
                 ) from None
             except discord.PrivilegedIntentsRequired:
                 raise ConfigError(
-                    "setting discord.message_content_intent is true, but the Message Content "
-                    "intent is off in the Developer Portal (Bot, Privileged Gateway Intents)"
+                    "setting discord.message_content_intent: true, but the Message Content "
+                    "intent is off in the Developer Portal (Bot, Privileged Gateway Intents); "
+                    "switch it on there or set this to false"
                 ) from None

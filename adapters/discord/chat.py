@@ -1,5 +1,6 @@
 """The chat port on Discord: cards as embeds, DMs, and private replies that go back through
-the interaction when there is one (ephemeral) and by DM otherwise (reactions)."""
+the interaction when there is one (ephemeral) and by DM otherwise (reactions); a message the
+bot cannot read is tracked from a link, and the reactor is asked for a title afterwards."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from typing import Any
 import discord
 
 from adapters.discord.delivery import CardEditor, send_retrying
-from adapters.discord.embeds import card_embed, card_view, chunks
+from adapters.discord.embeds import card_embed, card_view, chunks, shorten
 from adapters.discord.permissions import missing_to_post
 from adapters.discord.refs import jump_url
 from adapters.discord.views import TitleButton
 from bot.cards import Card
+from bot.grammar import MAX_TITLE
 from bot.refs import ChannelRef, MemberRef, MessageRef
 
 log = logging.getLogger(__name__)
@@ -103,8 +105,8 @@ class DiscordChat:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    async def send_title_prompt(self, to: MemberRef, message: MessageRef) -> None:
-        """DM `to` a button that asks for the title of a task tracked from `message`."""
+    async def send_title_prompt(self, to: MemberRef, message: MessageRef, card: Card) -> None:
+        """DM `to` a button to give a real title to `card`, just tracked from `message`."""
         view = discord.ui.View(timeout=None)
         view.add_item(
             TitleButton(int(message.channel.community.id), int(message.channel.id), int(message.id))
@@ -112,18 +114,21 @@ class DiscordChat:
         why = "" if self.read_text else " (I run without Discord's Message Content access)"
         await self.send_dm(
             to,
-            f"I can't read the text of {jump_url(message)}{why}, so I need a title to track "
-            "it as a task.",
+            f"I'm tracking {jump_url(message)} as #{card.number}, but I couldn't read its "
+            f"text{why}, so for now it's called “{card.title}”. Give it a title that says what "
+            "needs doing.",
             view,
         )
 
+    def channel_name(self, guild_id: int, channel_id: int) -> str:
+        """A channel's or thread's name, from the cache; empty when unknown."""
+        channel = self._cached_channel(guild_id, channel_id)
+        return channel.name if channel is not None else ""
+
     def permissions(self, guild_id: int, channel_id: int) -> discord.Permissions | None:
         """The bot's permissions in a channel or thread, from the cache; None when unknown."""
-        guild = self.client.get_guild(guild_id)
-        channel = guild.get_channel_or_thread(channel_id) if guild else None
-        if guild is None or channel is None:
-            return None
-        return channel.permissions_for(guild.me)
+        channel = self._cached_channel(guild_id, channel_id)
+        return channel.permissions_for(channel.guild.me) if channel is not None else None
 
     def may(self, guild_id: int, channel_id: int, *names: str) -> bool:
         """Whether the bot has these permissions in a channel, as far as the cache knows."""
@@ -137,6 +142,12 @@ class DiscordChat:
         guild = self.client.get_guild(guild_id)
         in_thread = guild is not None and guild.get_thread(channel_id) is not None
         return missing_to_post(permissions, in_thread)
+
+    def _cached_channel(
+        self, guild_id: int, channel_id: int
+    ) -> discord.abc.GuildChannel | discord.Thread | None:
+        guild = self.client.get_guild(guild_id)
+        return guild.get_channel_or_thread(channel_id) if guild is not None else None
 
     async def _edit_card(self, message: MessageRef, card: Card) -> None:
         channel = self.client.get_partial_messageable(
@@ -171,6 +182,13 @@ def message_text(message: discord.Message) -> str:
         if text.strip():
             return text.strip()
     return ""
+
+
+def untitled_text(message: MessageRef, channel_name: str) -> str:
+    """What a message the bot cannot read is tracked as: a readable title, then its link."""
+    # Embed titles show a `<#id>` mention raw, so the channel is named in plain words.
+    where = f" in #{channel_name}" if channel_name else ""
+    return f"{shorten(f'Task from a message{where}', MAX_TITLE)}\n{jump_url(message)}"
 
 
 class _PerEvent:
@@ -226,23 +244,29 @@ class InteractionChat(_PerEvent):
 
 
 class ReactionChat(_PerEvent):
-    """Reactions have no interaction, so private replies are DMs; when the reacted-to message
-    cannot be read, the reply asks for a title instead."""
+    """Reactions have no interaction, so private replies are DMs. A message whose text cannot
+    be read is tracked from a placeholder at once; `untitled` is then the card posted for it."""
 
     def __init__(self, chat: DiscordChat) -> None:
         super().__init__(chat)
         self._unreadable: MessageRef | None = None
+        self.untitled: Card | None = None
 
     async def fetch_message_text(self, message: MessageRef) -> str | None:
         text = await self.chat.fetch_message_text(message)
-        if text is None:
-            self._unreadable = message
-        return text
+        if text is not None:
+            return text
+        self._unreadable = message
+        community = int(message.channel.community.id)
+        return untitled_text(message, self.chat.channel_name(community, int(message.channel.id)))
+
+    async def post_card(
+        self, channel: ChannelRef, card: Card, reply_to: MessageRef | None
+    ) -> MessageRef:
+        posted = await self.chat.post_card(channel, card, reply_to)
+        if reply_to is not None and reply_to == self._unreadable:
+            self.untitled = card
+        return posted
 
     async def reply_private(self, to: MemberRef, channel: ChannelRef, text: str) -> None:
-        # The core answers an unreadable message with a refusal; offer a way forward instead.
-        if self._unreadable is not None:
-            message, self._unreadable = self._unreadable, None
-            await self.chat.send_title_prompt(to, message)
-            return
         await self.chat.send_dm(to, text)

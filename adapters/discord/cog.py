@@ -32,6 +32,7 @@ from bot.events import (
     MessageTracked,
     ReactionAdded,
     ReactionRemoved,
+    TitleGiven,
 )
 from bot.grammar import ParamKind
 from bot.ports import ChatPort
@@ -90,7 +91,7 @@ class CoopCog(commands.Cog, name=COG_NAME):
         assert interaction.guild_id is not None
         text = message_text(message)
         if not text:
-            modal = TitleModal(interaction.guild_id, message.channel.id, message.id)
+            modal = TitleModal(interaction.guild_id, message.channel.id, message.id, tracked=False)
             try:
                 await interaction.response.send_modal(modal)
             except discord.HTTPException as exc:
@@ -131,8 +132,10 @@ class CoopCog(commands.Cog, name=COG_NAME):
         channel_id: int,
         message_id: int,
         title: str,
+        tracked: bool,
     ) -> None:
-        """The title for a message the bot could not read (from the DM prompt or the menu)."""
+        """A title for a message the bot could not read: renames the task already tracked from
+        it (the DM prompt, sent only once the task exists), else tracks it (the menu)."""
         if not await _acknowledge(interaction, thinking=True):
             return
         chat = InteractionChat(self.chat, interaction, thinking=True)
@@ -141,11 +144,14 @@ class CoopCog(commands.Cog, name=COG_NAME):
         permissions = interaction.permissions if interaction.guild_id else None
         actor = member_ref(community, interaction.user, interaction.user.id, permissions)
         message = message_ref(community, channel_id, message_id)
-        if not title.strip():
+        title = title.strip()
+        if not title:
             await chat.reply_private(actor, message.channel, "A title needs some text.")
+        elif tracked:
+            await self._handle(TitleGiven(actor, message, title, str(interaction.id)), chat)
         else:
             # The link stays in the task's text, so the task leads back to the message.
-            text = f"{title.strip()}\n{jump_url(message)}"
+            text = f"{title}\n{jump_url(message)}"
             event = MessageTracked(actor, message, text, str(interaction.id))
             await self._handle(event, chat, posts=True)
         await chat.finish()
@@ -165,7 +171,11 @@ class CoopCog(commands.Cog, name=COG_NAME):
         kind = ReactionAdded if reaction.added else ReactionRemoved
         event = kind(actor, message, reaction.emoji, reaction.event_id)
         posts = reaction.added and reaction.emoji == self.core.coop.prefs.track_emoji
-        await self._handle(event, ReactionChat(self.chat), posts)
+        chat = ReactionChat(self.chat)
+        await self._handle(event, chat, posts)
+        if chat.untitled is not None:
+            # Tracked from a link: only the reactor knows what the message asks for.
+            await self.chat.send_title_prompt(actor, message, chat.untitled)
 
     # --- autocomplete -----------------------------------------------------------------------
 
@@ -176,30 +186,25 @@ class CoopCog(commands.Cog, name=COG_NAME):
         if interaction.guild_id is None:
             return []
         command = interaction.command.name if interaction.command else ""
-        mine = command in ("leave", "done")
-        lookup = asyncio.to_thread(
-            self._open_actions, _actor(interaction), str(interaction.channel_id), mine
-        )
+        actor, coop = _actor(interaction), self.core.coop
+        if command in ("leave", "done"):
+            lookup = coop.commitments_of(actor)
+        else:
+            lookup = coop.open_cards(actor.community)
         try:
-            found = await asyncio.wait_for(lookup, SUGGEST_TIMEOUT)
+            cards = await asyncio.wait_for(lookup, SUGGEST_TIMEOUT)
         except TimeoutError:
             return []
+        here = str(interaction.channel_id)
+        cards.sort(key=lambda card: (card.channel_id != here, -card.number))
         needle = current.strip().removeprefix("#").lower()
         return [
-            app_commands.Choice(name=shorten(f"#{number} {title}", 100), value=number)
-            for number, title in found
-            if needle in f"{number} {title.lower()}"
+            app_commands.Choice(
+                name=shorten(f"#{card.number} {card.title}", 100), value=card.number
+            )
+            for card in cards
+            if needle in f"{card.number} {card.title.lower()}"
         ][:CHOICES_LIMIT]
-
-    def _open_actions(self, actor: MemberRef, channel_id: str, mine: bool) -> list[tuple[int, str]]:
-        with self.core.uow() as uow:
-            community = uow.community(actor.community)
-            if mine:
-                actions = uow.open_actions_of(uow.member(community, actor))
-            else:
-                actions = uow.open_actions(community.id)
-        actions.sort(key=lambda a: (a.channel_id != channel_id, -a.number))
-        return [(a.number, a.title) for a in actions]
 
     async def suggest_zones(
         self, _interaction: discord.Interaction, current: str

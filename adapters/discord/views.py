@@ -1,4 +1,4 @@
-"""Persistent components: card buttons and the "give it a title" button with its modal.
+"""Persistent components: card buttons, and the "give it a title" button and its modal.
 
 Their custom_ids carry everything needed (action, guild, number or message), and the classes
 are registered with `add_dynamic_items` at start-up, so buttons posted before a restart work.
@@ -37,6 +37,7 @@ class ComponentHandler(Protocol):
         channel_id: int,
         message_id: int,
         title: str,
+        tracked: bool,
     ) -> None: ...
 
 
@@ -82,7 +83,7 @@ class TitleButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"coop:title:(?P<guild>\d+):(?P<channel>\d+):(?P<message>\d+)",
 ):
-    """Sent by DM when the bot cannot read a message someone wants tracked: asks for a title."""
+    """Sent by DM after tracking a message the bot could not read: asks for the task's title."""
 
     def __init__(self, guild_id: int, channel_id: int, message_id: int) -> None:
         self.ids = (guild_id, channel_id, message_id)
@@ -105,22 +106,26 @@ class TitleButton(
         return cls(int(match["guild"]), int(match["channel"]), int(match["message"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_modal(TitleModal(*self.ids))
+        await interaction.response.send_modal(TitleModal(*self.ids, tracked=True))
 
 
 class TitleModal(discord.ui.Modal):
-    """Asks for the title of a task tracked from a message the bot cannot read."""
+    """Asks for the title of a task from a message the bot cannot read; `tracked` when the
+    task already exists (the DM button), else the title tracks the message (the menu)."""
 
     title_input: discord.ui.TextInput[TitleModal] = discord.ui.TextInput(
         label="Title", placeholder="What needs doing?", max_length=MAX_TITLE
     )
 
-    def __init__(self, guild_id: int, channel_id: int, message_id: int) -> None:
+    def __init__(self, guild_id: int, channel_id: int, message_id: int, *, tracked: bool) -> None:
         # Unique per opening: two people may title the same message at once. Open modals are
         # forgotten after 15 minutes, when the interaction token would be dead anyway.
         custom_id = f"coop:titled:{message_id}:{uuid.uuid4().hex[:12]}"
-        super().__init__(title="Track as task", custom_id=custom_id, timeout=15 * 60)
+        super().__init__(title="Name the task", custom_id=custom_id, timeout=15 * 60)
         self.ids = (guild_id, channel_id, message_id)
+        self.tracked = tracked
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await _handler(interaction).on_title_given(interaction, *self.ids, self.title_input.value)
+        await _handler(interaction).on_title_given(
+            interaction, *self.ids, self.title_input.value, self.tracked
+        )
