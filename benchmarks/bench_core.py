@@ -1,6 +1,7 @@
 """How fast the core turns commands into stored changes, on SQLite and PostgreSQL.
 
-Run by hand: `python benchmarks/bench_core.py [--postgres URL] [--tasks 200] [--people 20]`.
+Run by hand from the repository root:
+`python -m benchmarks.bench_core [--postgres URL] [--tasks 200] [--people 20]`.
 Each task is created by a command, then `people` members join it (the later ones go on the
 waitlist) and one withdraws, which promotes someone: the whole path an adapter drives,
 including the transaction, the audit log and the card update, with a chat that only counts.
