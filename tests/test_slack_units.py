@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ from adapters.slack.outbox import Outbox
 from adapters.slack.payloads import reaction_name
 from bot.cards import Button, Card, Person
 from bot.config import ConfigError, Secrets, SlackSettings
+from tests.fakes.slack import FakeSlack
+from tests.slack_support import add_people, make_core, started
 
 
 def card(number: int = 1, *, people: int = 0, title: str = "Fix the tap", **kw: Any) -> Card:
@@ -181,3 +184,22 @@ def test_modes() -> None:
         Secrets(None, None, "s", None, slack_client_secret="c"),
     )
     assert many.oauth and many.client_secret == "c"
+
+
+def test_slack_escapes_are_undone_on_the_way_in_and_redone_for_mrkdwn(tmp_path: Path) -> None:
+    with FakeSlack() as slack:
+        add_people(slack)
+        slack.add_message("C1", "1710000000.000100", "Fish &amp; chips &lt;friday&gt;", "UA")
+        core = make_core(tmp_path, slack)
+
+        async def scenario() -> None:
+            async with started(slack, core) as rig:
+                await rig.send.command("UA", "task Q&amp;A &lt;prep&gt; need:2")
+                await rig.send.react("UB", "pushpin", "C1", "1710000000.000100")
+                await rig.idle()
+                titles = {n: a["title"] for n, a in rig.actions().items()}
+                assert titles == {1: "Q&A <prep>", 2: "Fish & chips <friday>"}
+
+        asyncio.run(scenario())
+        first_card = slack.calls_to("chat.postMessage")[0].json_field("blocks")
+        assert "Q&amp;A &lt;prep&gt;" in str(first_card)

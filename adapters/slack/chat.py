@@ -13,6 +13,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.slack.blocks import MESSAGE_TEXT_LIMIT, card_blocks, card_fallback, mrkdwn
 from adapters.slack.directory import Directory, Workspace
 from adapters.slack.outbox import Outbox
+from adapters.slack.payloads import unescape
 from bot.cards import Card
 from bot.refs import ChannelRef, MemberRef, MessageRef
 
@@ -197,4 +198,4 @@ class SlackChat:
 
     async def fetch_message_text(self, message: MessageRef) -> str | None:
         seen = await self.messages.fetch(self.ws, message.channel.id, message.id)
-        return seen.text if seen else None
+        return unescape(seen.text) if seen else None

@@ -12,6 +12,15 @@ from bot.refs import ChannelRef, MemberRef, MessageRef
 Payload = dict[str, Any]
 
 
+def unescape(text: str) -> str:
+    """Slack's text with its three escapes undone, so "Q&amp;A" is stored as "Q&A".
+
+    Mentions and links (`<@U123|ana>`) stay as Slack markup; the card renderer escapes the
+    rest again for mrkdwn.
+    """
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def reaction_name(raw: str) -> str:
     """A reaction's short name without its skin tone (`raised_hand::skin-tone-3`)."""
     return raw.split("::", 1)[0]
@@ -36,7 +45,8 @@ def actor_of(body: Payload) -> tuple[str, str]:
 def command_event(body: Payload, ws: Workspace, actor: MemberRef) -> CommandInvoked:
     channel = ChannelRef(ws.community, str(body["channel_id"]), str(body.get("channel_name", "")))
     # The trigger id is unique per invocation and kept on a Socket Mode redelivery.
-    return CommandInvoked(actor, channel, str(body.get("text") or ""), body.get("trigger_id"))
+    text = unescape(str(body.get("text") or ""))
+    return CommandInvoked(actor, channel, text, body.get("trigger_id"))
 
 
 def reaction_event(
@@ -74,4 +84,5 @@ def shortcut_event(body: Payload, ws: Workspace, actor: MemberRef) -> MessageTra
     ts = str(source.get("ts") or body["message_ts"])
     channel = ChannelRef(ws.community, str(body["channel"]["id"]), body["channel"].get("name", ""))
     message = MessageRef(channel, ts, _thread(source, ts))
-    return MessageTracked(actor, message, str(source.get("text") or ""), body.get("trigger_id"))
+    text = unescape(str(source.get("text") or ""))
+    return MessageTracked(actor, message, text, body.get("trigger_id"))
