@@ -93,7 +93,15 @@ async def serve(core: Core, adapters: list[AdapterName], lines: TextIO, out: Tex
             from adapters.discord import serve as serve_discord
 
             jobs.append(serve_discord(core, secrets))
-    await asyncio.gather(*jobs)
+    # A task group, unlike gather, waits on cancellation until every adapter has finished
+    # shutting down, so none is cut off mid-cleanup.
+    try:
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(job)
+    except ExceptionGroup as failed:
+        # One adapter failed (the others were stopped): report that failure itself.
+        raise failed.exceptions[0] from None
 
 
 def run(settings: Settings, lines: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
