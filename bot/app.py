@@ -34,27 +34,32 @@ class Coop:
         self.uow_factory = uow_factory
         self.clock = clock
         self.prefs = prefs
-        # Events are applied and delivered one at a time per process so that card edits arrive
-        # in the order their changes were made; other processes are serialised by the database.
+        # Events are applied one at a time per process (other processes are serialised by the
+        # database); what they say about one card is delivered in that order, while slow sends
+        # for other cards (Slack paces posts per channel) go ahead meanwhile.
         self._lock = asyncio.Lock()
+        self._card_order = CardOrder()
 
     async def handle(self, event: Event, chat: ChatPort) -> None:
         """Apply `event` and deliver what it says; errors become private replies."""
-        async with self._lock:
-            try:
-                text = await self._text_to_track(event, chat)
+        turn = self._card_order.no_turn
+        try:
+            text = await self._text_to_track(event, chat)
+            async with self._lock:
                 effects = await asyncio.to_thread(self._apply, event, text)
-            except CoopError as err:
-                effects = [PrivateReply(event.actor, _channel_of(event), err.message)]
-            except Exception:
-                log.exception("failed to handle %r", event)
-                effects = [
-                    PrivateReply(
-                        event.actor,
-                        _channel_of(event),
-                        "Sorry, something went wrong on my side and nothing was changed.",
-                    )
-                ]
+                turn = self._card_order.take_turn(event.actor.community, effects)
+        except CoopError as err:
+            effects = [PrivateReply(event.actor, _channel_of(event), err.message)]
+        except Exception:
+            log.exception("failed to handle %r", event)
+            effects = [
+                PrivateReply(
+                    event.actor,
+                    _channel_of(event),
+                    "Sorry, something went wrong on my side and nothing was changed.",
+                )
+            ]
+        async with turn:
             await self.deliver(effects, chat)
 
     async def _text_to_track(self, event: Event, chat: ChatPort) -> str | None:
@@ -124,7 +129,10 @@ class Coop:
     async def _deliver_one(self, effect: Effect, chat: ChatPort) -> None:
         if isinstance(effect, PostCard):
             posted = await chat.post_card(effect.channel, effect.card, effect.reply_to)
-            await asyncio.to_thread(self._record_card, effect, posted)
+            current = await asyncio.to_thread(self._record_card, effect, posted)
+            # Changes made while the card was on its way found no card to edit: catch up.
+            if current is not None and current != effect.card:
+                await chat.update_card(posted, current)
         elif isinstance(effect, UpdateCard):
             await chat.update_card(effect.message, effect.card)
         elif isinstance(effect, DirectMessage):
@@ -132,13 +140,56 @@ class Coop:
         else:
             await chat.reply_private(effect.to, effect.channel, effect.text)
 
-    def _record_card(self, effect: PostCard, posted: MessageRef) -> None:
+    def _record_card(self, effect: PostCard, posted: MessageRef) -> Card | None:
+        """Remember where the card went; returns the action's card as it is now."""
         with self.uow_factory() as uow:
             action = uow.get_action(effect.community_id, effect.card.number)
-            if action is not None:
-                action.card_message_id = posted.id
-                uow.save_action(action)
-                uow.commit()
+            if action is None:
+                return None
+            action.card_message_id = posted.id
+            uow.save_action(action)
+            uow.commit()
+            return card_for(action)
+
+
+class _Turn:
+    """One event's place in the delivery order of a card: waits for the events before it."""
+
+    def __init__(self, previous: asyncio.Future[None] | None, mine: asyncio.Future[None] | None):
+        self.previous, self.mine = previous, mine
+
+    async def __aenter__(self) -> None:
+        if self.previous is not None:
+            await asyncio.shield(self.previous)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.mine is not None and not self.mine.done():
+            self.mine.set_result(None)
+
+
+class CardOrder:
+    """Hands out turns per card, in the order events were applied."""
+
+    no_turn = _Turn(None, None)
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str, int], asyncio.Future[None]] = {}
+
+    def take_turn(self, community: CommunityRef, effects: list[Effect]) -> _Turn:
+        """Call while applying is locked, so turns follow the order of the changes."""
+        numbers = {e.card.number for e in effects if isinstance(e, PostCard | UpdateCard)}
+        if not numbers:
+            return self.no_turn
+        key = (community.platform, community.id, min(numbers))
+        previous = self._last.get(key)
+        mine = asyncio.get_running_loop().create_future()
+        mine.add_done_callback(lambda done: self._forget(key, done))
+        self._last[key] = mine
+        return _Turn(previous, mine)
+
+    def _forget(self, key: tuple[str, str, int], done: asyncio.Future[None]) -> None:
+        if self._last.get(key) is done:
+            del self._last[key]
 
 
 def _channel_of(event: Event) -> ChannelRef:
