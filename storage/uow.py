@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -42,6 +42,8 @@ class SqlUnitOfWork:
         self.engine = engine
         self.session = Session(engine, expire_on_commit=False)
         self._members: dict[int, Member] = {}
+        # The session only holds weak references: keep loaded commitment rows for saving.
+        self._commitment_rows: dict[int, CommitmentRow] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -86,8 +88,11 @@ class SqlUnitOfWork:
 
     def _action_from_row(self, row: ActionRow) -> Action:
         assert row.id is not None
+        # One query for the commitments and their members: a big task has hundreds.
         commitments = self.session.exec(
-            select(CommitmentRow).where(CommitmentRow.action_id == row.id)
+            select(CommitmentRow, MemberRow)
+            .join(MemberRow, col(MemberRow.id) == col(CommitmentRow.member_id))
+            .where(CommitmentRow.action_id == row.id)
         ).all()
         return Action(
             id=row.id,
@@ -108,15 +113,23 @@ class SqlUnitOfWork:
             commitments=[
                 Commitment(
                     id=c.id,
-                    member=self._member_by_id(c.member_id),
+                    member=self._member_from_row(m),
                     status=CommitmentStatus(c.status),
                     via=Via(c.via),
                     seq=c.seq,
                     at=c.at,
                 )
-                for c in commitments
+                for c, m in self._keep(commitments)
             ],
         )
+
+    def _keep(
+        self, rows: Sequence[tuple[CommitmentRow, MemberRow]]
+    ) -> Sequence[tuple[CommitmentRow, MemberRow]]:
+        for crow, _ in rows:
+            assert crow.id is not None
+            self._commitment_rows[crow.id] = crow
+        return rows
 
     def _one_action(self, *where: Any) -> Action | None:
         row = self.session.exec(select(ActionRow).where(*where).with_for_update()).first()
@@ -214,16 +227,27 @@ class SqlUnitOfWork:
         row.need, row.due_at = action.need, action.due_at
         row.card_message_id = action.card_message_id
         self.session.add(row)
+        added: list[tuple[Commitment, CommitmentRow]] = []
         for c in action.commitments:
-            crow = self.session.get(CommitmentRow, c.id) if c.id is not None else None
+            crow = None
+            if c.id is not None:
+                crow = self._commitment_rows.get(c.id) or self.session.get(CommitmentRow, c.id)
+            values = (c.status.value, c.via.value, c.seq, c.at)
             if crow is None:
                 crow = CommitmentRow(
                     action_id=action.id, member_id=c.member.id, status="", via="", seq=0, at=c.at
                 )
-            crow.status, crow.via, crow.seq, crow.at = c.status.value, c.via.value, c.seq, c.at
+                added.append((c, crow))
+            elif (crow.status, crow.via, crow.seq, crow.at) == values:
+                continue
+            crow.status, crow.via, crow.seq, crow.at = values
             self.session.add(crow)
-            self.session.flush()
+        # One flush for the lot, then the new rows have their ids.
+        self.session.flush()
+        for c, crow in added:
+            assert crow.id is not None
             c.id = crow.id
+            self._commitment_rows[crow.id] = crow
 
     def open_actions(self, community_id: int, channel_id: str | None = None) -> list[Action]:
         query = select(ActionRow).where(

@@ -186,3 +186,31 @@ def test_concurrent_joins_never_overfill(database_url: str) -> None:
         statuses = sorted(c.status.value for c in loaded.commitments)
         assert statuses == ["committed"] + ["waitlisted"] * 5
         assert sorted(c.seq for c in loaded.commitments) == [1, 2, 3, 4, 5, 6]
+
+
+def test_saving_again_or_from_another_unit_of_work_never_duplicates(database_url: str) -> None:
+    engine = _engine(database_url)
+    with SqlUnitOfWork(engine) as uow:
+        action = _new_task(uow, need=1)
+        community = uow.community(TEAM)
+        ana, bo = (uow.member(community, MemberRef(TEAM, u)) for u in ("U1", "U2"))
+        action.join(ana, Via.COMMAND, NOW)
+        uow.save_action(action)
+        action.join(bo, Via.COMMAND, NOW)
+        uow.save_action(action)
+        uow.save_action(action)
+        uow.commit()
+    with SqlUnitOfWork(engine) as uow:
+        loaded = uow.get_action(action.community_id, action.number)
+        assert loaded is not None
+    with SqlUnitOfWork(engine) as other:  # an action object from an earlier unit of work
+        loaded.leave(ana, Via.COMMAND, NOW)
+        other.save_action(loaded)
+        other.commit()
+    with SqlUnitOfWork(engine) as uow:
+        final = uow.get_action(action.community_id, action.number)
+        assert final is not None
+        assert sorted((c.member.external_id, c.status.value) for c in final.commitments) == [
+            ("U1", "withdrawn"),
+            ("U2", "committed"),
+        ]
