@@ -214,3 +214,12 @@ def test_saving_again_or_from_another_unit_of_work_never_duplicates(database_url
             ("U1", "withdrawn"),
             ("U2", "committed"),
         ]
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(sqlite_url: str) -> None:
+    from sqlalchemy import text
+
+    with make_engine(sqlite_url).connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 15000
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
