@@ -303,3 +303,20 @@ def test_open_cards_lists_every_open_action_with_its_channel(bot: TestBot) -> No
     bot.say("alice", "close #1")
     cards = asyncio.run(bot.coop.open_cards(bot.member("alice").community))
     assert [(c.number, c.channel_id) for c in cards] == [(2, "ops")]
+
+
+def test_the_scenario_gives_the_same_state_on_sqlite_and_postgresql(database_url: str) -> None:
+    bot = TestBot(database_url, admins=("root",))
+    msg = bot.post("alice", "Who can help set up the meetup room on Friday?")
+    bot.react("alice", "pushpin", msg)
+    bot.react("bob", "raised_hand", msg)
+    bot.say("carol", "join #1")
+    bot.say("alice", 'task "Buy snacks" need:2 due:"in 3 days"')
+    for name in ("dave", "erin", "frank"):
+        bot.say(name, "join #2")
+    sent = bot.say("dave", "leave #2")
+    bot.say("root", "cancel #1")
+    assert [s.to for s in sent if s.kind == "dm"] == ["frank"]
+    assert bot.statuses(1) == {"bob": "committed", "carol": "committed"}
+    assert bot.statuses(2) == {"dave": "withdrawn", "erin": "committed", "frank": "committed"}
+    assert [s.to for s in bot.chat.of("dm")] == ["frank", "bob", "carol"]
