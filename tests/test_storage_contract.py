@@ -34,7 +34,7 @@ def _new_task(uow: SqlUnitOfWork, title: str = "Sweep", need: int | None = None)
 def test_migrations_are_idempotent_and_reach_head(database_url: str) -> None:
     engine = _engine(database_url)
     upgrade(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
 
 
 def test_community_and_member_are_created_once_and_names_refresh(database_url: str) -> None:
@@ -223,3 +223,13 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(sqlite_url: str) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 15000
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_migrations_build_exactly_the_tables_the_code_declares(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    engine = _engine(database_url)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []

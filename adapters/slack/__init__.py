@@ -31,7 +31,6 @@ from adapters.slack.installations import (
     OAUTH_STATE_SECONDS,
     SqlInstallationStore,
     SqlOAuthStateStore,
-    create_tables,
 )
 from adapters.slack.listeners import register
 from adapters.slack.modes import Plan, plan
@@ -126,8 +125,6 @@ async def _bolt_app(
             )
         return app, None
     assert how.client_id is not None and how.client_secret is not None
-    # The tables belong to this adapter and exist only where the OAuth flow is used.
-    await create_tables(core.engine)
     installations = SqlInstallationStore(core.engine, how.client_id)
     public_url = core.settings.slack.public_url
     oauth = AsyncOAuthSettings(

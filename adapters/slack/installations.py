@@ -18,54 +18,15 @@ from uuid import uuid4
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
-from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Engine,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    delete,
-    select,
-)
+from sqlalchemy import Engine, delete, select
 
 from adapters.slack.directory import TtlCache
+from storage.tables import slack_bots as bots
+from storage.tables import slack_oauth_states as oauth_states
 
 log = logging.getLogger(__name__)
 
 OAUTH_STATE_SECONDS = 600
-
-metadata = MetaData()
-
-bots = Table(
-    "slack_bot_installations",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("client_id", String(32), nullable=False),
-    Column("app_id", String(32)),
-    Column("enterprise_id", String(32)),
-    Column("enterprise_name", String(200)),
-    Column("team_id", String(32)),
-    Column("team_name", String(200)),
-    Column("bot_token", String(200), nullable=False),
-    Column("bot_id", String(32)),
-    Column("bot_user_id", String(32)),
-    Column("bot_scopes", String(1000)),
-    Column("is_enterprise_install", Boolean, nullable=False, default=False),
-    Column("installed_at", DateTime, nullable=False),
-    Index("slack_bot_installations_lookup", "client_id", "enterprise_id", "team_id"),
-)
-
-oauth_states = Table(
-    "slack_oauth_state",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("state", String(200), nullable=False, unique=True),
-    Column("expire_at", DateTime, nullable=False),
-)
 
 
 def _utc_now() -> datetime:
@@ -76,11 +37,6 @@ def _utc_now() -> datetime:
 def _execute(engine: Engine, statement: Any) -> None:
     with engine.begin() as conn:
         conn.execute(statement)
-
-
-async def create_tables(engine: Engine) -> None:
-    """Create the two tables when missing; they exist only where the OAuth flow is used."""
-    await asyncio.to_thread(metadata.create_all, engine)
 
 
 class SqlInstallationStore(AsyncInstallationStore):
