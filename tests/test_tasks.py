@@ -77,7 +77,8 @@ def test_reactions_on_card_and_tracked_message_commit_and_withdraw(bot: TestBot)
     assert bot.statuses(1) == {"bob": "committed", "carol": "committed"}
     bot.unreact("carol", "raised_hand", bot.card_message(1))
     assert bot.statuses(1)["carol"] == "withdrawn"
-    audit = [e.via.value for e in bot.coop.uow_factory().__enter__().audit_log(1)]
+    with bot.coop.uow_factory() as uow:
+        audit = [e.via.value for e in uow.audit_log(1)]
     assert audit.count("reaction") == 4
 
 
