@@ -1,198 +1,198 @@
-"""The application service: events in, use cases in a transaction, effects out to the chat."""
+"""The application service: a recorded event in, its use case in one transaction, and what it
+says written to the outbox in that same transaction."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 
-from bot import usecases
-from bot.cards import (
-    Card,
-    DirectMessage,
-    Effect,
-    PostCard,
-    PrivateReply,
-    UpdateCard,
-    card_for,
-)
+from bot import failpoints, usecases
+from bot.cards import Card, Cause, PrivateReply, card_for
 from bot.clock import Clock
 from bot.emoji_names import canonical
-from bot.errors import CoopError
-from bot.events import CommandInvoked, Event, ReactionAdded
-from bot.ports import ChatPort, UnitOfWorkFactory
-from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
+from bot.errors import CoopError, StoreUnavailable
+from bot.events import CommandInvoked, Event, Inbound, ReactionAdded
+from bot.outbox import deliveries
+from bot.ports import ChatPort, MessageText, UnitOfWorkFactory
+from bot.queues import InboxEntry, InboxState
+from bot.refs import ChannelRef, CommunityRef, MemberRef
 
 log = logging.getLogger(__name__)
 
+SORRY = "Sorry, something went wrong on my side and nothing was changed."
+
 
 class Coop:
-    """Handles neutral events from any adapter against one store."""
+    """Applies neutral events from any adapter against one store.
+
+    `clock` is the bot's notion of now (the console and tests move it); `delivery_clock`
+    stamps outbox rows, which the dispatcher compares with real time.
+    """
 
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, clock: Clock, prefs: usecases.Preferences
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        prefs: usecases.Preferences,
+        read_factory: UnitOfWorkFactory | None = None,
+        delivery_clock: Clock | None = None,
     ) -> None:
         self.uow_factory = uow_factory
+        self.read_factory = read_factory or uow_factory
         self.clock = clock
+        self.delivery_clock = delivery_clock or clock
         self.prefs = prefs
-        # Events are applied one at a time per process (other processes are serialised by the
-        # database); what they say about one card is delivered in that order, while slow sends
-        # for other cards (Slack paces posts per channel) go ahead meanwhile.
-        self._lock = asyncio.Lock()
-        self._card_order = CardOrder()
+        self.ports: dict[str, ChatPort] = {}
+        # Called after anything was written to the outbox (the dispatcher's kick).
+        self.on_enqueued: list[Callable[[], None]] = []
+        # Events are applied one at a time per process; other processes wait on the database.
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def handle(self, event: Event, chat: ChatPort) -> None:
-        """Apply `event` and deliver what it says; errors become private replies."""
-        turn = self._card_order.no_turn
+    def attach(self, platform: str, port: ChatPort) -> None:
+        """Read from `port` while applying `platform`'s events (names, message texts)."""
+        self.ports[platform] = port
+
+    def _serialised(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or loop is not self._loop:
+            self._lock, self._loop = asyncio.Lock(), loop
+        return self._lock
+
+    def enqueued(self) -> None:
+        for callback in self.on_enqueued:
+            callback()
+
+    # --- applying ---------------------------------------------------------------------------
+
+    async def apply(self, entry: InboxEntry, owner: str) -> bool:
+        """Apply a recorded event, once: False when another process holds it now.
+
+        A broken rule becomes a private answer; a busy database raises StoreUnavailable, for
+        the caller to try again; anything else is answered with an apology and recorded.
+        """
+        event = entry.inbound.event
+        port = self.ports.get(event.actor.community.platform)
         try:
-            text = await self._text_to_track(event, chat)
-            async with self._lock:
-                effects = await asyncio.to_thread(self._apply, event, text)
-                turn = self._card_order.take_turn(event.actor.community, effects)
+            if port is not None:
+                event = replace(event, actor=await port.member(event.actor))
+            text = await self._text_to_track(event, port)
+            async with self._serialised():
+                return await asyncio.to_thread(self._apply, entry, owner, event, text)
         except CoopError as err:
-            effects = [PrivateReply(event.actor, _channel_of(event), err.message)]
-        except Exception:
+            return await asyncio.to_thread(self._answer, entry, owner, event, err.message)
+        except StoreUnavailable:
+            raise
+        except Exception as err:
             log.exception("failed to handle %r", event)
-            effects = [
-                PrivateReply(
-                    event.actor,
-                    _channel_of(event),
-                    "Sorry, something went wrong on my side and nothing was changed.",
-                )
-            ]
-        async with turn:
-            await self.deliver(effects, chat)
+            return await asyncio.to_thread(
+                self._answer, entry, owner, event, SORRY, InboxState.FAILED, repr(err)
+            )
 
-    async def _text_to_track(self, event: Event, chat: ChatPort) -> str | None:
-        """Fetch the text of a message reacted to with the track emoji, unless already tracked."""
+    async def _text_to_track(self, event: Event, port: ChatPort | None) -> MessageText | None:
+        """The message a track reaction is on, unless it is tracked already."""
         if not isinstance(event, ReactionAdded) or canonical(event.emoji) != self.prefs.track_emoji:
             return None
         if await asyncio.to_thread(self._is_tracked, event):
-            return ""
-        text = await chat.fetch_message_text(event.message)
-        if text is None:
+            return MessageText("")
+        read = await port.read_message(event.message) if port is not None else None
+        if read is None:
             raise CoopError("I can't read that message, so I can't track it.")
-        return text
+        return read
 
     def _is_tracked(self, event: ReactionAdded) -> bool:
+        with self.read_factory() as uow:
+            community = uow.find_community(event.actor.community)
+            message = event.message
+            return community is not None and (
+                uow.action_by_message(community.id, message.channel.id, message.id) is not None
+            )
+
+    def _apply(self, entry: InboxEntry, owner: str, event: Event, text: MessageText | None) -> bool:
         with self.uow_factory() as uow:
-            community = uow.community(event.actor.community)
-            return uow.action_by_message(community.id, event.message.id) is not None
+            if not uow.inbox.settle(entry, owner, InboxState.APPLIED, self.delivery_clock.now()):
+                return False
+            ref = event.actor.community
+            community = uow.community(ref)
+            turn = usecases.Turn(
+                uow=uow,
+                prefs=self.prefs,
+                # The moment it happened, even when applied after a restart.
+                now=entry.received_at,
+                actor=event.actor,
+                channel=channel_of(event),
+                community=community,
+                member=uow.member(community, event.actor),
+                via=usecases.via_of(event),
+            )
+            effects = usecases.apply(turn, event, text)
+            cause = Cause(event.actor, turn.channel, entry.inbound.reply)
+            uow.outbox.enqueue(deliveries(effects, cause), self.delivery_clock.now())
+            failpoints.hold(failpoints.INBOX_BEFORE_COMMIT, type(event).__name__)
+            uow.commit()
+            return True
+
+    def _answer(
+        self,
+        entry: InboxEntry,
+        owner: str,
+        event: Event,
+        text: str,
+        state: InboxState = InboxState.APPLIED,
+        error: str = "",
+    ) -> bool:
+        """Settle `entry` with nothing changed but a private answer to whoever sent it."""
+        now = self.delivery_clock.now()
+        with self.uow_factory() as uow:
+            if not uow.inbox.settle(entry, owner, state, now, error):
+                return False
+            channel = channel_of(event)
+            cause = Cause(event.actor, channel, entry.inbound.reply)
+            reply = PrivateReply(event.actor, channel, text)
+            uow.outbox.enqueue(deliveries([reply], cause), now)
+            uow.commit()
+            return True
+
+    async def tell(self, inbound: Inbound, text: str) -> None:
+        """Answer an event privately without applying it (an adapter's own refusal)."""
+        event = inbound.event
+        channel = channel_of(event)
+        cause = Cause(event.actor, channel, inbound.reply)
+        rows = deliveries([PrivateReply(event.actor, channel, text)], cause)
+
+        def write() -> None:
+            with self.uow_factory() as uow:
+                uow.outbox.enqueue(rows, self.delivery_clock.now())
+                uow.commit()
+
+        await asyncio.to_thread(write)
+        self.enqueued()
+
+    # --- queries ----------------------------------------------------------------------------
 
     async def commitments_of(self, member: MemberRef) -> list[Card]:
         """Cards of the open actions `member` is in or waiting for (for home screens)."""
         return await asyncio.to_thread(self._commitments_of, member)
 
     def _commitments_of(self, member: MemberRef) -> list[Card]:
-        with self.uow_factory() as uow:
-            community = uow.community(member.community)
-            return [card_for(a) for a in uow.open_actions_of(uow.member(community, member))]
+        with self.read_factory() as uow:
+            community = uow.find_community(member.community)
+            found = uow.find_member(community, member.id) if community else None
+            return [card_for(a) for a in uow.open_actions_of(found)] if found else []
 
     async def open_cards(self, community: CommunityRef) -> list[Card]:
         """Cards of every open action in `community` (for pickers and autocomplete)."""
         return await asyncio.to_thread(self._open_cards, community)
 
     def _open_cards(self, community: CommunityRef) -> list[Card]:
-        with self.uow_factory() as uow:
-            return [card_for(a) for a in uow.open_actions(uow.community(community).id)]
-
-    def _apply(self, event: Event, text: str | None) -> list[Effect]:
-        with self.uow_factory() as uow:
-            now = self.clock.now()
-            ref = event.actor.community
-            if event.event_id and not uow.claim_event(
-                f"{ref.platform}:{ref.id}:{event.event_id}", now
-            ):
-                return []
-            community = uow.community(ref)
-            turn = usecases.Turn(
-                uow=uow,
-                prefs=self.prefs,
-                now=now,
-                actor=event.actor,
-                channel=_channel_of(event),
-                community=community,
-                member=uow.member(community, event.actor),
-                via=usecases.via_of(event),
-            )
-            effects = usecases.apply(turn, event, text)
-            uow.commit()
-            return effects
-
-    async def deliver(self, effects: list[Effect], chat: ChatPort) -> None:
-        """Send effects in order; a failed send is logged and does not stop the rest."""
-        for effect in effects:
-            try:
-                await self._deliver_one(effect, chat)
-            except Exception:
-                log.exception("failed to deliver %r", effect)
-
-    async def _deliver_one(self, effect: Effect, chat: ChatPort) -> None:
-        if isinstance(effect, PostCard):
-            posted = await chat.post_card(effect.channel, effect.card, effect.reply_to)
-            current = await asyncio.to_thread(self._record_card, effect, posted)
-            # Changes made while the card was on its way found no card to edit: catch up.
-            if current is not None and current != effect.card:
-                await chat.update_card(posted, current)
-        elif isinstance(effect, UpdateCard):
-            await chat.update_card(effect.message, effect.card)
-        elif isinstance(effect, DirectMessage):
-            await chat.send_dm(effect.to, effect.text)
-        else:
-            await chat.reply_private(effect.to, effect.channel, effect.text)
-
-    def _record_card(self, effect: PostCard, posted: MessageRef) -> Card | None:
-        """Remember where the card went; returns the action's card as it is now."""
-        with self.uow_factory() as uow:
-            action = uow.get_action(effect.community_id, effect.card.number)
-            if action is None:
-                return None
-            action.card_message_id = posted.id
-            uow.save_action(action)
-            uow.commit()
-            return card_for(action)
+        with self.read_factory() as uow:
+            found = uow.find_community(community)
+            return [card_for(a) for a in uow.open_actions(found.id)] if found else []
 
 
-class _Turn:
-    """One event's place in the delivery order of a card: waits for the events before it."""
-
-    def __init__(self, previous: asyncio.Future[None] | None, mine: asyncio.Future[None] | None):
-        self.previous, self.mine = previous, mine
-
-    async def __aenter__(self) -> None:
-        if self.previous is not None:
-            await asyncio.shield(self.previous)
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.mine is not None and not self.mine.done():
-            self.mine.set_result(None)
-
-
-class CardOrder:
-    """Hands out turns per card, in the order events were applied."""
-
-    no_turn = _Turn(None, None)
-
-    def __init__(self) -> None:
-        self._last: dict[tuple[str, str, int], asyncio.Future[None]] = {}
-
-    def take_turn(self, community: CommunityRef, effects: list[Effect]) -> _Turn:
-        """Call while applying is locked, so turns follow the order of the changes."""
-        numbers = {e.card.number for e in effects if isinstance(e, PostCard | UpdateCard)}
-        if not numbers:
-            return self.no_turn
-        key = (community.platform, community.id, min(numbers))
-        previous = self._last.get(key)
-        mine = asyncio.get_running_loop().create_future()
-        mine.add_done_callback(lambda done: self._forget(key, done))
-        self._last[key] = mine
-        return _Turn(previous, mine)
-
-    def _forget(self, key: tuple[str, str, int], done: asyncio.Future[None]) -> None:
-        if self._last.get(key) is done:
-            del self._last[key]
-
-
-def _channel_of(event: Event) -> ChannelRef:
+def channel_of(event: Event) -> ChannelRef:
     """Where to answer: the command's channel, else the channel of the message acted on."""
     if isinstance(event, CommandInvoked):
         return event.channel

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.events import ReplyHandle
 from bot.model import Action, ActionState, CommitmentStatus, Member
 from bot.refs import ChannelRef, MemberRef, MessageRef
 
@@ -93,18 +94,22 @@ def card_for(action: Action) -> Card:
 
 @dataclass(frozen=True)
 class PostCard:
-    """Post a new card for action `number` in `channel` (in the thread of `reply_to`, if any)."""
+    """Post the card of action `action_id` in `channel` (in the thread of `reply_to`, if any).
 
-    community_id: int
+    The card is drawn when it is sent, so it always shows the action as it is then.
+    """
+
+    action_id: int
     channel: ChannelRef
-    card: Card
     reply_to: MessageRef | None = None
 
 
 @dataclass(frozen=True)
 class UpdateCard:
-    message: MessageRef
-    card: Card
+    """The action changed: bring its card up to date (edits of one card are coalesced)."""
+
+    action_id: int
+    channel: ChannelRef
 
 
 @dataclass(frozen=True)
@@ -122,4 +127,43 @@ class PrivateReply:
     text: str
 
 
-Effect = PostCard | UpdateCard | DirectMessage | PrivateReply
+@dataclass(frozen=True)
+class AskForTitle:
+    """Ask `to` (by DM) for a title for task `number`, tracked from a message nobody could read."""
+
+    to: MemberRef
+    message: MessageRef
+    number: int
+    title: str
+
+
+@dataclass(frozen=True)
+class Dismiss:
+    """The event needed no private answer: close whatever its acknowledgement left open for
+    `to` (a Discord "thinking..." message); nothing on platforms without such a thing."""
+
+    to: MemberRef
+    channel: ChannelRef
+
+
+Effect = PostCard | UpdateCard | DirectMessage | PrivateReply | AskForTitle | Dismiss
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Who caused some effects, where, and how to answer them privately (see ReplyHandle)."""
+
+    actor: MemberRef
+    channel: ChannelRef
+    reply: ReplyHandle | None = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An effect on its way out, as the outbox keeps it: `reply` is how a private answer goes
+    (`first` when it is the first through that handle); `cause` is whom to tell if it fails."""
+
+    effect: Effect
+    cause: Cause | None = None
+    reply: ReplyHandle | None = None
+    first: bool = False

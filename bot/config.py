@@ -104,6 +104,35 @@ class DiscordSettings(_Section):
         return value
 
 
+class DeliverySettings(_Section):
+    """How inbound events and outgoing messages are handled; the defaults suit most setups."""
+
+    # On SIGTERM or SIGINT: how long to finish applying what was received and to send what is
+    # due before exiting; what is left goes out on the next start.
+    stop_seconds: float = 10.0
+    # How long a process holds an event or a message it is working on before another process
+    # (or this one, restarted) may take it over; renewed while the work goes on.
+    lease_seconds: float = 10.0
+    # How long an acknowledgement waits for its event to be recorded before it goes anyway.
+    ack_wait_seconds: float = 1.5
+    # How often to look for work another process left (or that was paced for later).
+    poll_seconds: float = 1.0
+
+    @field_validator("stop_seconds", "lease_seconds", "ack_wait_seconds", "poll_seconds")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be a number of seconds greater than 0")
+        return value
+
+    @field_validator("ack_wait_seconds")
+    @classmethod
+    def _within_deadline(cls, value: float) -> float:
+        if value > 2.5:
+            raise ValueError("must be at most 2.5: Slack and Discord give up after 3 seconds")
+        return value
+
+
 class Settings(BaseSettings):
     """Every setting; `config.example.yaml` documents each one."""
 
@@ -119,6 +148,7 @@ class Settings(BaseSettings):
     console: ConsoleSettings = ConsoleSettings()
     slack: SlackSettings = SlackSettings()
     discord: DiscordSettings = DiscordSettings()
+    delivery: DeliverySettings = DeliverySettings()
 
     @field_validator("default_timezone")
     @classmethod

@@ -7,3 +7,8 @@ class CoopError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class StoreUnavailable(Exception):
+    """The database is busy or unreachable for now (a held lock, a dropped connection):
+    the work is retried, never reported to anyone as a failure."""

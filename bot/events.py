@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.refs import ChannelRef, MemberRef, MessageRef
+
+
+@dataclass(frozen=True)
+class ReplyHandle:
+    """Where private answers to whoever caused an event go, while the platform allows it.
+
+    Opaque to the core: `kind` and `value` mean something only to the adapter that made it
+    (Slack's response_url, a Discord interaction token). Past `expires_at` answers are dropped.
+    `awaits_answer`: the platform shows the person a placeholder ("thinking...") until it gets
+    an answer, so an event with nothing to say privately must still close it (`Dismiss`).
+    """
+
+    kind: str
+    value: str
+    expires_at: datetime
+    awaits_answer: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,3 +88,20 @@ class TitleGiven:
 Event = (
     CommandInvoked | ReactionAdded | ReactionRemoved | ButtonPressed | MessageTracked | TitleGiven
 )
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """An event as an adapter hands it over, with the way to answer its author privately."""
+
+    event: Event
+    reply: ReplyHandle | None = None
+
+    @property
+    def key(self) -> str | None:
+        """The delivery's id across retries, or None when the platform gives none."""
+        event = self.event
+        if event.event_id is None:
+            return None
+        ref = event.actor.community
+        return f"{ref.platform}:{ref.id}:{event.event_id}"

@@ -2,33 +2,120 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
 from bot.cards import Card
+from bot.events import ReplyHandle
 from bot.model import Action, Community, Member, Via
+from bot.queues import (
+    DeliveryRecord,
+    DeliveryState,
+    InboxEntry,
+    InboxState,
+    NewDelivery,
+    OutboxEntry,
+)
 from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
 
 
+@dataclass(frozen=True)
+class MessageText:
+    """A message's text as read back from the platform.
+
+    `thread_id` is the thread it is a reply in; `readable` is False when the platform hides
+    the text and `text` is only a stand-in (a link), so the person should be asked for a title.
+    """
+
+    text: str
+    thread_id: str | None = None
+    readable: bool = True
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a send is told about itself: the key the platform can deduplicate or be searched
+    by, and whether an earlier attempt (first made at `first_attempt_at`) may have arrived."""
+
+    key: str
+    recheck: bool
+    first_attempt_at: datetime
+
+
+class DeliveryError(Exception):
+    """A send did not happen; the subclass says what the dispatcher should do about it."""
+
+
+class RateLimited(DeliveryError):
+    """The platform asked to wait `retry_after` seconds; nothing was sent."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after:g} s")
+        self.retry_after = retry_after
+
+
+class Unavailable(DeliveryError):
+    """The platform could not be reached or failed; `maybe_sent` when it may have acted."""
+
+    def __init__(self, reason: str, maybe_sent: bool = True) -> None:
+        super().__init__(reason)
+        self.maybe_sent = maybe_sent
+
+
+class Refused(DeliveryError):
+    """The platform refused for good. `notice` is told privately to whoever caused the send;
+    `unreachable` means messages to this recipient would be refused too for a while."""
+
+    def __init__(self, reason: str, notice: str | None = None, unreachable: bool = False) -> None:
+        super().__init__(reason)
+        self.notice = notice
+        self.unreachable = unreachable
+
+
 class ChatPort(Protocol):
-    """What the core asks of a chat platform."""
+    """What the core asks of a chat platform: reading while an event is applied, and sending
+    what the outbox holds. Sends raise a DeliveryError when they did not happen."""
 
-    async def post_card(
-        self, channel: ChannelRef, card: Card, reply_to: MessageRef | None
-    ) -> MessageRef: ...
+    async def member(self, ref: MemberRef) -> MemberRef:
+        """`ref` with what the platform knows of the person (name, admin, time zone)."""
+        ...
 
-    async def update_card(self, message: MessageRef, card: Card) -> None: ...
-
-    async def send_dm(self, to: MemberRef, text: str) -> None: ...
-
-    async def reply_private(self, to: MemberRef, channel: ChannelRef, text: str) -> None: ...
-
-    async def fetch_message_text(self, message: MessageRef) -> str | None:
+    async def read_message(self, message: MessageRef) -> MessageText | None:
         """The text of a message, or None when it does not exist or cannot be read."""
         ...
+
+    async def post_card(
+        self, d: Delivery, channel: ChannelRef, card: Card, reply_to: MessageRef | None
+    ) -> MessageRef: ...
+
+    async def update_card(self, d: Delivery, message: MessageRef, card: Card) -> None: ...
+
+    async def send_dm(self, d: Delivery, to: MemberRef, text: str) -> str | None:
+        """Send a direct message; the platform's id of it, when there is one."""
+        ...
+
+    async def reply_private(
+        self,
+        d: Delivery,
+        to: MemberRef,
+        channel: ChannelRef,
+        text: str,
+        reply: ReplyHandle | None,
+        first: bool,
+    ) -> None:
+        """Answer `to` privately; `first` when it is the first answer through `reply`."""
+        ...
+
+    async def ask_for_title(
+        self, d: Delivery, to: MemberRef, message: MessageRef, number: int, title: str
+    ) -> str | None: ...
+
+    async def dismiss(
+        self, d: Delivery, to: MemberRef, channel: ChannelRef, reply: ReplyHandle
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -48,8 +135,79 @@ class ExportRow:
     action: Action
 
 
+class InboxStore(Protocol):
+    """The inbox table, inside a unit of work (see storage/queues.py)."""
+
+    def record(
+        self,
+        entries: Sequence[tuple[str, str, str, datetime]],
+        owner: str,
+        lease_until: datetime,
+    ) -> list[int | None]: ...
+
+    def claim(
+        self,
+        platforms: Iterable[str],
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+    ) -> list[InboxEntry]: ...
+
+    def settle(
+        self, entry: InboxEntry, owner: str, state: InboxState, now: datetime, error: str = ""
+    ) -> bool: ...
+
+    def extend(self, ids: Sequence[int], owner: str, lease_until: datetime) -> None: ...
+
+    def unsettled(self) -> int: ...
+
+
+class OutboxStore(Protocol):
+    """The outbox table, inside a unit of work (see storage/queues.py)."""
+
+    def enqueue(self, deliveries: Iterable[NewDelivery], now: datetime) -> None: ...
+
+    def claim(
+        self, platform: str, owner: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxEntry]: ...
+
+    def next_due(self, platforms: Iterable[str]) -> datetime | None: ...
+
+    def finish(
+        self,
+        entry: OutboxEntry,
+        owner: str,
+        state: DeliveryState,
+        now: datetime,
+        message_id: str | None = None,
+        error: str = "",
+    ) -> bool: ...
+
+    def release(
+        self,
+        entry: OutboxEntry,
+        owner: str,
+        not_before: datetime,
+        maybe_sent: bool,
+        error: str = "",
+    ) -> bool: ...
+
+    def extend(self, ids: Sequence[int], owner: str, lease_until: datetime) -> None: ...
+
+    def records(self) -> Iterator[DeliveryRecord]: ...
+
+    def count(self, *states: DeliveryState) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction against the store; leaving the block without `commit()` rolls back."""
+
+    @property
+    def inbox(self) -> InboxStore: ...
+
+    @property
+    def outbox(self) -> OutboxStore: ...
 
     def __enter__(self) -> Self: ...
 
@@ -62,13 +220,15 @@ class UnitOfWork(Protocol):
 
     def commit(self) -> None: ...
 
-    def claim_event(self, key: str, now: datetime) -> bool:
-        """Record an inbound event id; False when it was seen before."""
-        ...
-
     def community(self, ref: CommunityRef) -> Community:
         """Get or create the community."""
         ...
+
+    def find_community(self, ref: CommunityRef) -> Community | None:
+        """The community if it is known (never creates one: for read-only queries)."""
+        ...
+
+    def find_member(self, community: Community, external_id: str) -> Member | None: ...
 
     def member(self, community: Community, ref: MemberRef) -> Member:
         """Get or create the member, refreshing the display name."""
@@ -84,9 +244,17 @@ class UnitOfWork(Protocol):
         """The action with its commitments, locked for update until the transaction ends."""
         ...
 
-    def action_by_message(self, community_id: int, message_id: str) -> Action | None:
+    def action_by_message(
+        self, community_id: int, channel_id: str, message_id: str
+    ) -> Action | None:
         """The action tracked from, or carded by, a message; locked like `get_action`."""
         ...
+
+    def action_by_id(self, action_id: int) -> Action | None:
+        """The action with its commitments, not locked (for drawing its card)."""
+        ...
+
+    def set_card_message(self, action_id: int, message_id: str) -> None: ...
 
     def save_action(self, action: Action) -> None:
         """Write back the action's fields and commitments."""

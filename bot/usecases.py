@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot import grammar
-from bot.cards import DirectMessage, Effect, PostCard, PrivateReply, UpdateCard, card_for
+from bot.cards import (
+    AskForTitle,
+    DirectMessage,
+    Effect,
+    PostCard,
+    PrivateReply,
+    UpdateCard,
+    card_for,
+)
 from bot.emoji_names import canonical
 from bot.errors import CoopError
 from bot.events import (
@@ -20,7 +28,7 @@ from bot.events import (
     TitleGiven,
 )
 from bot.model import Action, ActionKind, ActionState, CommitmentStatus, Community, Member, Via
-from bot.ports import AuditEntry, UnitOfWork
+from bot.ports import AuditEntry, MessageText, UnitOfWork
 from bot.refs import ChannelRef, MemberRef, MessageRef
 from bot.render import card_text
 from bot.timeparse import format_local, parse_when, zone
@@ -93,11 +101,10 @@ def label(action: Action) -> str:
 
 
 def refresh_card(turn: Turn, action: Action) -> list[Effect]:
+    """Save `action` and have its card redrawn (after the card's post, if that is on its way)."""
     turn.uow.save_action(action)
-    if action.card_message_id is None:
-        return []
-    channel = ChannelRef(turn.actor.community, action.channel_id)
-    return [UpdateCard(MessageRef(channel, action.card_message_id), card_for(action))]
+    assert action.id is not None
+    return [UpdateCard(action.id, ChannelRef(turn.actor.community, action.channel_id))]
 
 
 def _require_creator_or_admin(turn: Turn, action: Action, verb: str) -> None:
@@ -133,13 +140,16 @@ def create_task(turn: Turn, title: str, need: int | None, due: str | None) -> li
         )
     )
     turn.audit("task.created", action, title)
-    return [PostCard(turn.community.id, turn.channel, card_for(action))]
+    assert action.id is not None
+    return [PostCard(action.id, turn.channel)]
 
 
-def track_message(turn: Turn, message: MessageRef, text: str) -> list[Effect]:
-    existing = turn.uow.action_by_message(turn.community.id, message.id)
+def track_message(turn: Turn, message: MessageRef, read: MessageText) -> list[Effect]:
+    """Track `message` as a task; when its text could not be read, ask for a title."""
+    existing = turn.uow.action_by_message(turn.community.id, message.channel.id, message.id)
     if existing is not None:
         return [turn.reply(f"That message is already tracked as {label(existing)}.")]
+    text = read.text
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if not first_line:
         raise CoopError("That message has no text to use as a title.")
@@ -154,16 +164,21 @@ def track_message(turn: Turn, message: MessageRef, text: str) -> list[Effect]:
             creator=turn.member,
             created_at=turn.now,
             source_message_id=message.id,
-            thread_id=message.thread_id,
+            thread_id=message.thread_id or read.thread_id,
         )
     )
     turn.audit("task.tracked", action, message.id)
-    return [PostCard(turn.community.id, message.channel, card_for(action), reply_to=message)]
+    assert action.id is not None
+    where = MessageRef(message.channel, message.id, action.thread_id)
+    effects: list[Effect] = [PostCard(action.id, message.channel, reply_to=where)]
+    if not read.readable:
+        effects.append(AskForTitle(turn.actor, where, action.number, action.title))
+    return effects
 
 
 def retitle(turn: Turn, message: MessageRef, title: str) -> list[Effect]:
     """Rename the task tracked from `message`; for tasks made from text the bot couldn't read."""
-    action = turn.uow.action_by_message(turn.community.id, message.id)
+    action = turn.uow.action_by_message(turn.community.id, message.channel.id, message.id)
     if action is None:
         raise CoopError("That message isn't tracked as a task yet, so there's nothing to rename.")
     _require_creator_or_admin(turn, action, "rename")
@@ -355,7 +370,7 @@ def run_command(turn: Turn, text: str) -> list[Effect]:
 
 
 def on_reaction(
-    turn: Turn, event: ReactionAdded | ReactionRemoved, text: str | None
+    turn: Turn, event: ReactionAdded | ReactionRemoved, text: MessageText | None
 ) -> list[Effect]:
     emoji = canonical(event.emoji)
     added = isinstance(event, ReactionAdded)
@@ -366,7 +381,8 @@ def on_reaction(
         return track_message(turn, event.message, text)
     if emoji not in (prefs.commit_emoji, prefs.done_emoji):
         return []
-    action = turn.uow.action_by_message(turn.community.id, event.message.id)
+    message = event.message
+    action = turn.uow.action_by_message(turn.community.id, message.channel.id, message.id)
     if action is None:
         return []
     if emoji == prefs.commit_emoji:
@@ -397,14 +413,14 @@ def via_of(event: Event) -> Via:
     return Via.REACTION
 
 
-def apply(turn: Turn, event: Event, text: str | None) -> list[Effect]:
-    """Route one event to its use case."""
+def apply(turn: Turn, event: Event, text: MessageText | None) -> list[Effect]:
+    """Route one event to its use case; `text` is the message a track reaction is on."""
     if isinstance(event, CommandInvoked):
         return run_command(turn, event.text)
     if isinstance(event, ButtonPressed):
         return on_button(turn, event)
     if isinstance(event, MessageTracked):
-        return track_message(turn, event.message, event.text)
+        return track_message(turn, event.message, MessageText(event.text))
     if isinstance(event, TitleGiven):
         return retitle(turn, event.message, event.title)
     return on_reaction(turn, event, text)

@@ -1,53 +1,80 @@
-"""The one place that builds the store, clock, core and adapters from settings."""
+"""The one place that builds the store, clock, core and adapters from settings, and runs them
+until they stop or a signal asks them to."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
+import socket
 import sys
-from collections.abc import Coroutine
-from dataclasses import dataclass
-from typing import Any, TextIO
-
-from sqlalchemy import Engine
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Protocol, TextIO
 
 from bot.app import Coop
-from bot.clock import AdjustableClock, ShiftedClock
+from bot.clock import AdjustableClock, Clock, ShiftedClock, SystemClock
 from bot.config import AdapterName, ConfigError, Secrets, Settings
+from bot.core import Core
+from bot.dispatcher import Dispatcher
+from bot.inbox import Inbox
 from bot.ports import UnitOfWork
 from bot.usecases import Preferences
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.uow import SqlUnitOfWork
 
-
-@dataclass
-class Core:
-    """What every adapter shares: the engine, a unit-of-work factory and the application."""
-
-    settings: Settings
-    engine: Engine
-    clock: AdjustableClock
-    coop: Coop
-
-    def uow(self) -> UnitOfWork:
-        return SqlUnitOfWork(self.engine)
+log = logging.getLogger(__name__)
 
 
 def build_core(
-    settings: Settings, clock: AdjustableClock | None = None, migrate: bool = True
+    settings: Settings,
+    clock: AdjustableClock | None = None,
+    migrate: bool = True,
+    delivery_clock: Clock | None = None,
 ) -> Core:
+    """Everything but the adapters. `clock` is the bot's now (the console's `:advance` and
+    tests move it); leases, retries and pacing always follow `delivery_clock`, real time."""
     engine = make_engine(settings.database_url)
+    read_engine = make_engine(settings.database_url, read_only=True)
     if migrate:
         upgrade(engine)
     track, commit, done = settings.emoji.canonical()
     prefs = Preferences(track, commit, done, settings.default_timezone)
     clock = clock or ShiftedClock()
+    delivery_clock = delivery_clock or SystemClock()
 
     def uow_factory() -> UnitOfWork:
         return SqlUnitOfWork(engine)
 
-    return Core(settings, engine, clock, Coop(uow_factory, clock, prefs))
+    def read_factory() -> UnitOfWork:
+        return SqlUnitOfWork(read_engine)
+
+    # Names this process in leases: unique even when two run on one host.
+    owner = f"{socket.gethostname()[:50]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    delivery = settings.delivery
+    coop = Coop(uow_factory, clock, prefs, read_factory, delivery_clock)
+    inbox = Inbox(
+        coop,
+        uow_factory,
+        delivery_clock,
+        owner,
+        lease=delivery.lease_seconds,
+        ack_wait=delivery.ack_wait_seconds,
+        poll=delivery.poll_seconds,
+    )
+    dispatcher = Dispatcher(
+        uow_factory,
+        read_factory,
+        delivery_clock,
+        owner,
+        lease=delivery.lease_seconds,
+        poll=delivery.poll_seconds,
+    )
+    coop.on_enqueued.append(dispatcher.kick)
+    return Core(settings, engine, read_engine, clock, coop, inbox, dispatcher)
 
 
 def choose_adapters(settings: Settings, secrets: Secrets) -> list[AdapterName]:
@@ -62,46 +89,95 @@ def choose_adapters(settings: Settings, secrets: Secrets) -> list[AdapterName]:
     return chosen or ["console"]
 
 
-async def _run_console(core: Core, lines: TextIO, out: TextIO) -> None:
-    # Imported here so that only the chosen adapters are loaded.
-    from adapters.console.chat import ConsoleChat
-    from adapters.console.session import ConsoleSession
-    from bot.refs import CommunityRef
+class Serving(Protocol):
+    """A running adapter."""
 
-    chat = ConsoleChat(
-        out, CommunityRef("console", "console", "console"), core.settings.default_timezone
-    )
-    session = ConsoleSession(
-        core.coop, chat, core.clock, core.settings.console.channel, core.settings.console.admins
-    )
-    await session.run(lines, interactive=lines.isatty())
+    async def wait(self) -> None:
+        """Return when the adapter stopped by itself (the console at end of input); raise
+        when it failed."""
+        ...
+
+    async def stop_intake(self) -> None:
+        """Take no more events; sending goes on until the adapter is closed."""
+        ...
 
 
-async def serve(core: Core, adapters: list[AdapterName], lines: TextIO, out: TextIO) -> None:
-    """Run every chosen adapter in one event loop until all have stopped."""
+def _open(
+    name: AdapterName, core: Core, lines: TextIO, out: TextIO
+) -> contextlib.AbstractAsyncContextManager[Serving]:
+    # Imported here so that only the chosen platforms' libraries are loaded.
+    if name == "console":
+        from adapters.console import running as console
+
+        return console(core, lines, out)
     secrets = Secrets.from_env()
-    jobs: list[Coroutine[Any, Any, None]] = []
-    for name in adapters:
-        # Imported here so that only the chosen platforms' libraries are loaded.
-        if name == "console":
-            jobs.append(_run_console(core, lines, out))
-        elif name == "slack":
-            from adapters.slack import serve as serve_slack
+    if name == "slack":
+        from adapters.slack import running as slack
 
-            jobs.append(serve_slack(core, secrets))
-        else:
-            from adapters.discord import serve as serve_discord
+        return slack(core, secrets)
+    from adapters.discord import running as discord
 
-            jobs.append(serve_discord(core, secrets))
-    # A task group, unlike gather, waits on cancellation until every adapter has finished
-    # shutting down, so none is cut off mid-cleanup.
+    return discord(core, secrets)
+
+
+async def serve(
+    core: Core,
+    adapters: list[AdapterName],
+    lines: TextIO,
+    out: TextIO,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the chosen adapters until all have stopped, one fails, or `stop` is set; then stop
+    taking events, finish what was taken and send what is due, and close the adapters."""
+    stop = stop or asyncio.Event()
+    async with contextlib.AsyncExitStack() as stack:
+        served = [await stack.enter_async_context(_open(n, core, lines, out)) for n in adapters]
+        async with core.running():
+            try:
+                await _until_stopped(served, stop)
+            finally:
+                for adapter in served:
+                    try:
+                        await adapter.stop_intake()
+                    except Exception:
+                        log.exception("an adapter failed to stop taking events")
+
+
+async def _until_stopped(served: list[Serving], stop: asyncio.Event) -> None:
+    waiting: set[asyncio.Task[Any]] = {asyncio.create_task(a.wait()) for a in served}
+    stopped: asyncio.Task[Any] = asyncio.create_task(stop.wait())
     try:
-        async with asyncio.TaskGroup() as group:
-            for job in jobs:
-                group.create_task(job)
-    except ExceptionGroup as failed:
-        # One adapter failed (the others were stopped): report that failure itself.
-        raise failed.exceptions[0] from None
+        while waiting:
+            done, _ = await asyncio.wait(waiting | {stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if stopped in done:
+                return
+            for task in done:
+                waiting.discard(task)
+                task.result()  # an adapter's failure stops everything, and is reported
+    finally:
+        for task in (*waiting, stopped):
+            task.cancel()
+
+
+@contextlib.asynccontextmanager
+async def _signals(stop: asyncio.Event) -> AsyncIterator[None]:
+    """SIGTERM and SIGINT ask for a graceful stop; a second one stops at once."""
+    loop = asyncio.get_running_loop()
+    names = (signal.SIGTERM, signal.SIGINT)
+
+    def graceful(signum: int) -> None:
+        log.info("%s: stopping (again to stop at once)", signal.Signals(signum).name)
+        stop.set()
+        for sig in names:
+            loop.remove_signal_handler(sig)
+
+    for sig in names:
+        loop.add_signal_handler(sig, graceful, sig)
+    try:
+        yield
+    finally:
+        for sig in names:
+            loop.remove_signal_handler(sig)
 
 
 def run(settings: Settings, lines: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
@@ -110,13 +186,19 @@ def run(settings: Settings, lines: TextIO = sys.stdin, out: TextIO = sys.stdout)
     # Migration chatter on every start is noise; failures still surface as exceptions.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     core = build_core(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        async with _signals(stop):
+            await serve(core, choose_adapters(settings, Secrets.from_env()), lines, out, stop)
+
     try:
-        asyncio.run(serve(core, choose_adapters(settings, Secrets.from_env()), lines, out))
+        asyncio.run(main())
     except ConfigError as err:
         # An adapter refused its credentials or settings at start-up: one line, no traceback.
         print(f"coopbot: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # Adapters have already shut down cleanly by now; a traceback would only alarm.
+        # A second Ctrl-C: what was not finished is in the database for the next start.
         return 130
     return 0

@@ -6,10 +6,23 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and write-locking transactions."""
+def is_transient(exc: BaseException) -> bool:
+    """A failure that goes away by itself: a lock held too long, a dropped connection, a
+    serialization conflict. Anything else (a constraint, a bug) would fail again."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def make_engine(url: str, read_only: bool = False) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and write-locking transactions.
+
+    `read_only` SQLite engines begin plain (deferred) transactions instead, so rendering a
+    card or answering a query reads a snapshot without waiting for the write lock.
+    """
     parsed = make_url(url)
     if not parsed.drivername.startswith("sqlite"):
         if parsed.drivername in ("postgres", "postgresql"):
@@ -31,6 +44,6 @@ def make_engine(url: str) -> Engine:
     def _on_begin(conn: Any) -> None:
         # SQLite ignores SELECT ... FOR UPDATE; taking the write lock up front gives two
         # processes the same one-at-a-time guarantee PostgreSQL's row locks give.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
@@ -71,8 +72,9 @@ class ActionRow(SQLModel, table=True):
     __tablename__ = "action"
     __table_args__ = (
         UniqueConstraint("community_id", "number"),
-        Index("ix_action_source", "community_id", "source_message_id"),
-        Index("ix_action_card", "community_id", "card_message_id"),
+        # Slack's ts is unique only within a channel: messages are (channel, id) pairs.
+        Index("ix_action_source", "community_id", "channel_id", "source_message_id"),
+        Index("ix_action_card", "community_id", "channel_id", "card_message_id"),
         Index("ix_action_channel_state", "community_id", "channel_id", "state"),
     )
 
@@ -106,13 +108,69 @@ class CommitmentRow(SQLModel, table=True):
     at: datetime = Field(sa_column=_time())
 
 
-class ProcessedEventRow(SQLModel, table=True):
-    """Inbound event ids already handled, so retried deliveries change nothing."""
+class InboxRow(SQLModel, table=True):
+    """Every inbound event, recorded before it is acknowledged and applied exactly once.
 
-    __tablename__ = "processed_event"
+    `key` (platform, community and the platform's event id) makes a retried delivery a no-op.
+    While `applying`, `owner` holds it until `lease_until`; after that anyone may.
+    """
 
-    key: str = Field(primary_key=True, max_length=255)
-    seen_at: datetime = Field(sa_column=_time())
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_state_lease", "state", "lease_until"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255, unique=True)
+    platform: str = Field(max_length=16)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(max_length=12)
+    owner: str | None = Field(default=None, max_length=80)
+    attempts: int = 1
+    lease_until: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    received_at: datetime = Field(sa_column=_time())
+    applied_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+_ACTIVE = text("state IN ('pending', 'sending')")
+
+
+class OutboxRow(SQLModel, table=True):
+    """Every message the bot sends, written in the transaction of the change behind it.
+
+    Rows of one `lane` go out in `id` order. `coalesce_key` is set only while a card edit is
+    pending, so a card has at most one edit waiting. `message_id` is the platform's id.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        # Finding the head of each lane looks only at rows still to deliver.
+        Index(
+            "ix_outbox_active_lane", "lane", "id", sqlite_where=_ACTIVE, postgresql_where=_ACTIVE
+        ),
+        Index("ix_outbox_due", "platform", "state", "not_before"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    community: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    lane: str = Field(max_length=200)
+    target: str = Field(max_length=64)
+    action_id: int | None = Field(default=None, foreign_key="action.id")
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(max_length=12)
+    attempts: int = 0
+    maybe_sent: bool = False
+    owner: str | None = Field(default=None, max_length=80)
+    lease_until: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    not_before: datetime = Field(sa_column=_time())
+    created_at: datetime = Field(sa_column=_time())
+    first_attempt_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    sent_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    expires_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    message_id: str | None = Field(default=None, max_length=64)
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    coalesce_key: str | None = Field(default=None, max_length=120, unique=True)
 
 
 class AuditRow(SQLModel, table=True):

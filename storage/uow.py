@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import Engine, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col, select
 
+from bot.errors import StoreUnavailable
 from bot.model import (
     Action,
     ActionKind,
@@ -23,13 +24,14 @@ from bot.model import (
 )
 from bot.ports import AuditEntry, ExportRow
 from bot.refs import CommunityRef, MemberRef
+from storage.db import is_transient
+from storage.queues import SqlInbox, SqlOutbox
 from storage.tables import (
     ActionRow,
     AuditRow,
     CommitmentRow,
     CommunityRow,
     MemberRow,
-    ProcessedEventRow,
 )
 
 _OPEN_STATUSES = (CommitmentStatus.COMMITTED.value, CommitmentStatus.WAITLISTED.value)
@@ -41,6 +43,8 @@ class SqlUnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.session = Session(engine, expire_on_commit=False)
+        self.inbox = SqlInbox(self.session)
+        self.outbox = SqlOutbox(self.session)
         self._members: dict[int, Member] = {}
         # The session only holds weak references: keep loaded commitment rows for saving.
         self._commitment_rows: dict[int, CommitmentRow] = {}
@@ -54,8 +58,15 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.session.rollback()
-        self.session.close()
+        try:
+            self.session.rollback()
+            self.session.close()
+        except DBAPIError:
+            if exc is None:
+                raise
+        if exc is not None and is_transient(exc):
+            # The core retries these; it knows nothing of SQLAlchemy's exceptions.
+            raise StoreUnavailable(str(getattr(exc, "orig", exc))) from exc
 
     def commit(self) -> None:
         self.session.commit()
@@ -137,9 +148,6 @@ class SqlUnitOfWork:
 
     # --- the port ---------------------------------------------------------------------------
 
-    def claim_event(self, key: str, now: datetime) -> bool:
-        return self._insert_ignoring_conflict(ProcessedEventRow, {"key": key, "seen_at": now})
-
     def community(self, ref: CommunityRef) -> Community:
         where = (CommunityRow.platform == ref.platform, CommunityRow.external_id == ref.id)
         row = self.session.exec(select(CommunityRow).where(*where)).first()
@@ -151,6 +159,19 @@ class SqlUnitOfWork:
             row = self.session.exec(select(CommunityRow).where(*where)).one()
         assert row.id is not None
         return Community(row.id, row.platform, row.external_id, row.name)
+
+    def find_community(self, ref: CommunityRef) -> Community | None:
+        where = (CommunityRow.platform == ref.platform, CommunityRow.external_id == ref.id)
+        row = self.session.exec(select(CommunityRow).where(*where)).first()
+        if row is None:
+            return None
+        assert row.id is not None
+        return Community(row.id, row.platform, row.external_id, row.name)
+
+    def find_member(self, community: Community, external_id: str) -> Member | None:
+        where = (MemberRow.community_id == community.id, MemberRow.external_id == external_id)
+        row = self.session.exec(select(MemberRow).where(*where)).first()
+        return self._member_from_row(row) if row else None
 
     def member(self, community: Community, ref: MemberRef) -> Member:
         where = (MemberRow.community_id == community.id, MemberRow.external_id == ref.id)
@@ -211,13 +232,27 @@ class SqlUnitOfWork:
     def get_action(self, community_id: int, number: int) -> Action | None:
         return self._one_action(ActionRow.community_id == community_id, ActionRow.number == number)
 
-    def action_by_message(self, community_id: int, message_id: str) -> Action | None:
+    def action_by_message(
+        self, community_id: int, channel_id: str, message_id: str
+    ) -> Action | None:
         return self._one_action(
             ActionRow.community_id == community_id,
+            ActionRow.channel_id == channel_id,
             or_(
                 col(ActionRow.source_message_id) == message_id,
                 col(ActionRow.card_message_id) == message_id,
             ),
+        )
+
+    def action_by_id(self, action_id: int) -> Action | None:
+        row = self.session.get(ActionRow, action_id)
+        return self._action_from_row(row) if row else None
+
+    def set_card_message(self, action_id: int, message_id: str) -> None:
+        self.session.execute(
+            update(ActionRow)
+            .where(col(ActionRow.id) == action_id)
+            .values(card_message_id=message_id)
         )
 
     def save_action(self, action: Action) -> None:

@@ -6,15 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from adapters.discord import CoopBot
 from adapters.discord.client import endpoints
+from adapters.discord.refs import PLATFORM
+from bot import pacing
 from bot.clock import ManualClock
 from bot.config import DiscordSettings, Settings
+from bot.core import Core
 from bot.events import Event
-from bot.ports import ChatPort
-from bot.wiring import Core, build_core
+from bot.queues import InboxEntry
+from bot.wiring import build_core
 from storage.uow import SqlUnitOfWork
 from tests.fakes.discord import (
     FakeDiscord,
@@ -69,36 +73,41 @@ def new_core(database_url: str, fake: FakeDiscord, **discord: Any) -> Core:
 
 
 class Handled:
-    """Records each event the core finished handling, so tests can await them."""
+    """Records each event the core applied, so tests can await them and what they said."""
 
     def __init__(self, core: Core) -> None:
+        self.core = core
         self.events: list[Event] = []
         self._changed = asyncio.Condition()
-        original = core.coop.handle
+        original = core.coop.apply
 
-        async def handle(event: Event, chat: ChatPort) -> None:
-            await original(event, chat)
+        async def apply(entry: InboxEntry, owner: str) -> bool:
+            applied = await original(entry, owner)
             async with self._changed:
-                self.events.append(event)
+                self.events.append(entry.inbound.event)
                 self._changed.notify_all()
+            return applied
 
-        core.coop.handle = handle  # type: ignore[method-assign]
+        core.coop.apply = apply  # type: ignore[method-assign]
 
     async def wait(self, count: int, timeout: float = 10.0) -> list[Event]:
-        """Wait until `count` events in all were handled."""
+        """Wait until `count` events in all were applied and everything they said was sent."""
         async with self._changed:
             await asyncio.wait_for(
                 self._changed.wait_for(lambda: len(self.events) >= count), timeout
             )
+        await asyncio.wait_for(self.core.idle(), timeout)
         return list(self.events)
 
 
 @contextlib.asynccontextmanager
-async def running_bot(core: Core) -> AsyncIterator[CoopBot]:
-    """The adapter's bot, started against the fake its settings name, ready on exit."""
+async def running_bot(core: Core, edit_interval: float = 0.0) -> AsyncIterator[CoopBot]:
+    """The adapter's bot, started against the fake its settings name, ready on exit, with
+    the core applying and delivering behind it. Card edits are not paced unless asked for."""
     with endpoints(core.settings.discord):
         bot = CoopBot(core, guild_ready_timeout=0.1)
-        async with running_client(bot, TOKEN):
+        core.attach(PLATFORM, bot.chat, replace(pacing.DISCORD, edit_interval=edit_interval))
+        async with running_client(bot, TOKEN), core.running():
             yield bot
 
 
@@ -183,6 +192,11 @@ def card_messages(fake: FakeDiscord) -> list[dict[str, Any]]:
         for m in fake.messages(CHANNEL_ID)
         if m["author"]["id"] == str(fake.application_id) and m["embeds"]
     ]
+
+
+def answer_path(payload: dict[str, Any]) -> str:
+    """Where the first private answer to a command goes: it replaces the "thinking..."."""
+    return rf"/webhooks/\d+/{payload['token']}/messages/@original"
 
 
 def followup_texts(fake: FakeDiscord, payload: dict[str, Any]) -> list[str]:

@@ -1,4 +1,8 @@
-"""A test bot people would copy: real SQLite file, a manual clock and a recording chat port."""
+"""A test bot people would copy: real SQLite file, a manual clock and a recording chat port.
+
+Each call applies one event through the inbox, then delivers what is due through the outbox
+to the recording chat, exactly as a running bot does, one step at a time.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,24 @@ import asyncio
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.app import Coop
 from bot.cards import Card
 from bot.clock import ManualClock
-from bot.events import ButtonPressed, CommandInvoked, Event, ReactionAdded, ReactionRemoved
+from bot.dispatcher import Dispatcher
+from bot.events import (
+    ButtonPressed,
+    CommandInvoked,
+    Event,
+    Inbound,
+    ReactionAdded,
+    ReactionRemoved,
+    ReplyHandle,
+)
+from bot.inbox import Inbox
+from bot.pacing import Pacing
+from bot.ports import Delivery, MessageText, Unavailable
 from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
 from bot.usecases import Preferences
 from storage.db import make_engine
@@ -20,6 +37,7 @@ from storage.uow import SqlUnitOfWork
 # A Friday morning, so that "friday 5pm" and "tomorrow" have fixed answers.
 START = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 COMMUNITY = CommunityRef("test", "T1", "Test team")
+OWNER = "test-process"
 
 
 @dataclass
@@ -42,26 +60,50 @@ class RecordingChat:
     def new_id(self) -> str:
         return f"m{next(self._ids)}"
 
+    async def member(self, ref: MemberRef) -> MemberRef:
+        return ref
+
+    async def read_message(self, message: MessageRef) -> MessageText | None:
+        text = self.texts.get(message.id)
+        return MessageText(text) if text is not None else None
+
     async def post_card(
-        self, channel: ChannelRef, card: Card, reply_to: MessageRef | None
+        self, d: Delivery, channel: ChannelRef, card: Card, reply_to: MessageRef | None
     ) -> MessageRef:
         ref = MessageRef(channel, self.new_id())
         self.sent.append(Sent("post", channel.id, card.title, card))
         return ref
 
-    async def update_card(self, message: MessageRef, card: Card) -> None:
+    async def update_card(self, d: Delivery, message: MessageRef, card: Card) -> None:
         if self.fail_updates:
-            raise ConnectionError("platform is down")
+            raise Unavailable("platform is down", maybe_sent=False)
         self.sent.append(Sent("update", message.id, card.title, card))
 
-    async def send_dm(self, to: MemberRef, text: str) -> None:
+    async def send_dm(self, d: Delivery, to: MemberRef, text: str) -> str | None:
         self.sent.append(Sent("dm", to.id, text))
+        return None
 
-    async def reply_private(self, to: MemberRef, channel: ChannelRef, text: str) -> None:
+    async def reply_private(
+        self,
+        d: Delivery,
+        to: MemberRef,
+        channel: ChannelRef,
+        text: str,
+        reply: ReplyHandle | None,
+        first: bool,
+    ) -> None:
         self.sent.append(Sent("private", to.id, text))
 
-    async def fetch_message_text(self, message: MessageRef) -> str | None:
-        return self.texts.get(message.id)
+    async def ask_for_title(
+        self, d: Delivery, to: MemberRef, message: MessageRef, number: int, title: str
+    ) -> str | None:
+        self.sent.append(Sent("title", to.id, title))
+        return None
+
+    async def dismiss(
+        self, d: Delivery, to: MemberRef, channel: ChannelRef, reply: ReplyHandle
+    ) -> None:
+        self.sent.append(Sent("dismiss", to.id))
 
     def of(self, kind: str, to: str | None = None) -> list[Sent]:
         return [s for s in self.sent if s.kind == kind and (to is None or s.to == to)]
@@ -78,14 +120,29 @@ class TestBot:
     __test__ = False  # not a pytest class
 
     def __init__(
-        self, database_url: str, prefs: Preferences | None = None, admins: tuple[str, ...] = ()
+        self,
+        database_url: str,
+        prefs: Preferences | None = None,
+        admins: tuple[str, ...] = (),
+        chat: RecordingChat | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.engine = make_engine(database_url)
         upgrade(self.engine)
         self.clock = ManualClock(START)
-        self.chat = RecordingChat()
+        self.chat = chat or RecordingChat()
         self.admins = set(admins)
-        self.coop = Coop(lambda: SqlUnitOfWork(self.engine), self.clock, prefs or Preferences())
+
+        def uow() -> SqlUnitOfWork:
+            return SqlUnitOfWork(self.engine)
+
+        self.coop = Coop(uow, self.clock, prefs or Preferences())
+        self.inbox = Inbox(self.coop, uow, self.clock, OWNER)
+        self.dispatcher = Dispatcher(uow, uow, self.clock, OWNER)
+        self.coop.on_enqueued.append(self.dispatcher.kick)
+        self.coop.attach(COMMUNITY.platform, self.chat)
+        # One send at a time by default, so what was sent is in the order it was enqueued.
+        self.dispatcher.attach(COMMUNITY.platform, self.chat, Pacing(concurrency=concurrency))
 
     def member(self, name: str) -> MemberRef:
         return MemberRef(COMMUNITY, name, name.title(), is_admin=name in self.admins)
@@ -93,9 +150,20 @@ class TestBot:
     def channel(self, name: str = "general") -> ChannelRef:
         return ChannelRef(COMMUNITY, name)
 
-    def handle(self, event: Event) -> list[Sent]:
+    def handle(self, event: Event, reply: ReplyHandle | None = None) -> list[Sent]:
+        """Apply `event`, deliver what is due, and return what was sent meanwhile."""
         before = len(self.chat.sent)
-        asyncio.run(self.coop.handle(event, self.chat))
+        asyncio.run(self.deliver_after(self.inbox.handle(Inbound(event, reply))))
+        return self.chat.sent[before:]
+
+    async def deliver_after(self, work: Any) -> None:
+        await work
+        await self.dispatcher.drain()
+
+    def deliver(self) -> list[Sent]:
+        """Deliver what has fallen due (after `bot.clock.advance(...)`)."""
+        before = len(self.chat.sent)
+        asyncio.run(self.dispatcher.drain())
         return self.chat.sent[before:]
 
     def say(self, who: str, text: str, channel: str = "general", event_id: str | None = None):
@@ -126,6 +194,11 @@ class TestBot:
             assert action is not None and action.card_message_id is not None
             return MessageRef(self.channel(action.channel_id), action.card_message_id)
 
+    def deliveries(self) -> list[tuple[str, str, str]]:
+        """(kind, recipient, state) of every outbox row, oldest first."""
+        with SqlUnitOfWork(self.engine) as uow:
+            return [(d.kind, d.recipient, d.state) for d in uow.outbox.records()]
+
     def statuses(self, number: int) -> dict[str, str]:
         """member id -> commitment status for action `number`."""
         with SqlUnitOfWork(self.engine) as uow:
@@ -135,8 +208,9 @@ class TestBot:
             return {c.member.external_id: c.status.value for c in action.commitments}
 
     def snapshot(self) -> str:
-        """Everything in the store, for 'nothing changed' assertions."""
-        from bot.export import to_json
+        """Every action and the audit log, for 'nothing changed' assertions."""
+        from bot.export import action_record
 
         with SqlUnitOfWork(self.engine) as uow:
-            return to_json(uow.export()) + repr(uow.audit_log(uow.community(COMMUNITY).id))
+            actions = [action_record(row) for row in uow.export()]
+            return repr(actions) + repr(uow.audit_log(uow.community(COMMUNITY).id))

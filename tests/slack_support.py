@@ -22,9 +22,10 @@ import aiohttp
 from adapters.slack import RunningSlack, running
 from bot.clock import ManualClock
 from bot.config import Secrets, Settings, SlackSettings
+from bot.core import Core
 from bot.export import action_record
 from bot.refs import CommunityRef
-from bot.wiring import Core, build_core
+from bot.wiring import build_core
 from storage.uow import SqlUnitOfWork
 from tests.fakes.slack import (
     FakeSlack,
@@ -208,14 +209,23 @@ async def started(
     *,
     secrets: Secrets | None = None,
     post_interval: float = 0.0,
+    edit_interval: float = 0.0,
     client_retries: int = 2,
 ) -> AsyncIterator[Rig]:
-    """Run the adapter in `mode` until the block ends; `rig.send` speaks that mode."""
+    """Run the adapter in `mode` and the core behind it until the block ends; `rig.send`
+    speaks that mode. Pacing is off unless asked for, to keep tests quick."""
     secrets = secrets or (SOCKET_SECRETS if mode == "socket" else HTTP_SECRETS)
     connections = slack.socket_connections_total
-    async with running(
-        core, secrets, post_interval=post_interval, client_retries=client_retries
-    ) as bot:
+    async with (
+        running(
+            core,
+            secrets,
+            post_interval=post_interval,
+            edit_interval=edit_interval,
+            client_retries=client_retries,
+        ) as bot,
+        core.running(),
+    ):
         if mode == "socket":
             await slack.await_socket_client(count=connections + 1)
             yield Rig(slack, core, bot, SocketDriver(slack))

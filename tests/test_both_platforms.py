@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot import wiring
 from bot.clock import ManualClock
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.wiring import build_core
 from tests.discord_support import GUILD_ID, TOKEN, Handled, interact, new_fake, run, slash
 from tests.fakes.slack import FakeSlack, slash_command_payload
@@ -66,55 +69,73 @@ def test_one_process_serves_slack_discord_and_the_console(
         assert discord_fake.calls_to("POST", r"/channels/\d+/messages")
 
 
-def _fake_adapters(monkeypatch: pytest.MonkeyPatch, cleaned: list[str], fail: bool) -> None:
+class FakeAdapter:
+    """Stands in for a platform adapter; records what happened to it, in order."""
+
+    def __init__(self, name: str, log: list[str], fail_while_running: bool = False) -> None:
+        self.name, self.log, self.fail = name, log, fail_while_running
+
+    async def wait(self) -> None:
+        if self.fail:
+            raise ConfigError(f"{self.name}: refused")
+        await asyncio.Event().wait()
+
+    async def stop_intake(self) -> None:
+        self.log.append(f"{self.name} stopped taking events")
+
+
+def _fake_adapters(monkeypatch: pytest.MonkeyPatch, log: list[str], fail: str = "") -> None:
     import adapters.discord
     import adapters.slack
 
-    async def slack(core: object, secrets: object) -> None:
-        try:
-            await asyncio.Event().wait()
-        finally:
-            # A cleanup that takes a few turns of the loop, like closing a websocket.
-            for _ in range(3):
-                await asyncio.sleep(0)
-            cleaned.append("slack")
+    def fake(name: str) -> Any:
+        @contextlib.asynccontextmanager
+        async def running(core: object, secrets: object) -> AsyncIterator[FakeAdapter]:
+            if fail == f"{name} at start":
+                raise ConfigError(f"{name}: refused at start")
+            try:
+                yield FakeAdapter(name, log, fail == f"{name} later")
+            finally:
+                # A cleanup that takes a few turns of the loop, like closing a websocket.
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                log.append(f"{name} closed")
 
-    async def discord(core: object, secrets: object) -> None:
-        try:
-            if fail:
-                raise ConfigError("DISCORD_BOT_TOKEN: refused")
-            await asyncio.Event().wait()
-        finally:
-            cleaned.append("discord")
+        return running
 
-    monkeypatch.setattr(adapters.slack, "serve", slack)
-    monkeypatch.setattr(adapters.discord, "serve", discord)
+    monkeypatch.setattr(adapters.slack, "running", fake("slack"))
+    monkeypatch.setattr(adapters.discord, "running", fake("discord"))
 
 
-def test_stopping_waits_for_every_adapter_to_finish_cleaning_up(
-    monkeypatch: pytest.MonkeyPatch,
+def test_stopping_stops_intake_then_waits_for_every_adapter_to_clean_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cleaned: list[str] = []
-    _fake_adapters(monkeypatch, cleaned, fail=False)
+    log: list[str] = []
+    _fake_adapters(monkeypatch, log)
+    core = build_core(Settings(database_url=f"sqlite:///{tmp_path / 'coop.db'}"))
 
     async def scenario() -> None:
+        stop = asyncio.Event()
         job = asyncio.create_task(
-            wiring.serve(None, ["slack", "discord"], io.StringIO(), io.StringIO())  # type: ignore[arg-type]
+            wiring.serve(core, ["slack", "discord"], io.StringIO(), io.StringIO(), stop)
         )
-        await asyncio.sleep(0)
-        job.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await job
-        assert sorted(cleaned) == ["discord", "slack"]
+        await asyncio.sleep(0.1)
+        assert log == []
+        stop.set()
+        await job
 
     asyncio.run(scenario())
+    assert log[:2] == ["slack stopped taking events", "discord stopped taking events"]
+    assert sorted(log[2:]) == ["discord closed", "slack closed"]
 
 
+@pytest.mark.parametrize("failure", ["discord at start", "discord later"])
 def test_one_adapter_failing_stops_the_others_and_reports_its_own_error(
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
 ) -> None:
-    cleaned: list[str] = []
-    _fake_adapters(monkeypatch, cleaned, fail=True)
-    with pytest.raises(ConfigError, match="DISCORD_BOT_TOKEN: refused"):
-        asyncio.run(wiring.serve(None, ["slack", "discord"], io.StringIO(), io.StringIO()))  # type: ignore[arg-type]
-    assert sorted(cleaned) == ["discord", "slack"]
+    log: list[str] = []
+    _fake_adapters(monkeypatch, log, fail=failure)
+    core = build_core(Settings(database_url=f"sqlite:///{tmp_path / 'coop.db'}"))
+    with pytest.raises(ConfigError, match="discord: refused"):
+        asyncio.run(wiring.serve(core, ["slack", "discord"], io.StringIO(), io.StringIO()))
+    assert "slack closed" in log

@@ -175,7 +175,7 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     import sqlite3
 
     tables = {r[0] for r in sqlite3.connect(db).execute("select name from sqlite_master")}
-    assert {"community", "member", "action", "commitment", "processed_event", "audit_log"} <= tables
+    assert {"community", "member", "action", "commitment", "inbox", "outbox", "audit_log"} <= tables
 
 
 def test_an_adapter_refusing_its_credentials_stops_start_up_with_one_line(tmp_path: Path) -> None:

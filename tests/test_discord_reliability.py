@@ -14,7 +14,7 @@ from typing import Any
 import discord.http
 import pytest
 
-from adapters.discord import serve
+from adapters.discord import running
 from bot import wiring
 from bot.clock import ManualClock
 from bot.config import ConfigError, Secrets, load_settings
@@ -29,6 +29,7 @@ from tests.discord_support import (
     USERS,
     Handled,
     action_of,
+    answer_path,
     card_messages,
     followup_texts,
     interact,
@@ -91,13 +92,13 @@ def test_after_a_restart_old_buttons_and_reactions_on_old_messages_work(tmp_path
         handled = Handled(second)
 
         async def after_restart() -> None:
-            async with running_bot(second) as bot:
+            async with running_bot(second):
                 stored = fake.get_message(CHANNEL_ID, int(card["id"]))
                 assert stored is not None
                 await interact(fake, press("bob", "join", 1, stored))
                 await fake.dispatch_async("MESSAGE_REACTION_ADD", react("carol", old, "✋"))
                 await handled.wait(2)
-                await bot.chat.editor.drain(5)
+                await second.idle()
 
         run(after_restart)
         assert statuses(second, 1) == {"bob": "committed"}
@@ -146,7 +147,7 @@ def test_a_reaction_delivered_twice_commits_once_even_after_a_resume(tmp_path: P
                 await fake.dispatch_async("MESSAGE_REACTION_ADD", joined)
                 await handled.wait(6)
                 assert statuses(core, 1) == {"bob": "committed"}
-                await bot.chat.editor.drain(5)
+                await core.idle()
 
         run(scenario)
         assert fake.dm_channel_id(ID["bob"]) is None  # no "you're already in" DMs
@@ -182,7 +183,7 @@ def test_a_rate_limited_edit_is_delayed_not_lost_and_does_not_hold_up_others(
         handled = Handled(core)
 
         async def scenario() -> None:
-            async with running_bot(core) as bot:
+            async with running_bot(core):
                 fake.rate_limit_next("POST", MESSAGES, retry_after=0.2, is_global=True)
                 card = await new_task(fake, handled)
                 path = f"{MESSAGES}/{card['id']}"
@@ -192,12 +193,10 @@ def test_a_rate_limited_edit_is_delayed_not_lost_and_does_not_hold_up_others(
                 listing = slash("carol", "list")
                 await interact(fake, listing)
                 await handled.wait(3)
-                await fake.await_for("POST", rf"/webhooks/\d+/{listing['token']}")
-                answered = time.time()
+                [answer] = await fake.await_for("PATCH", answer_path(listing))
                 edits = await fake.await_for("PATCH", path, count=7, timeout=10)
                 assert [c.status for c in edits] == [429] * 6 + [200]
-                assert answered < edits[-1].time  # the list was answered while the edit waited
-                await bot.chat.editor.drain(5)
+                assert answer.time < edits[-1].time  # the list was answered while the edit waited
 
         run(scenario)
         posts = fake.calls_to("POST", MESSAGES)
@@ -236,7 +235,7 @@ def test_a_slow_database_does_not_make_interactions_miss_the_deadline(tmp_path: 
                     assert (answer.status, answer.json["type"]) == (200, kind)
                     assert answer.time - sent < 1
                 await handled.wait(3, timeout=15)
-                [followup] = await fake.await_for("POST", rf"/webhooks/\d+/{command['token']}")
+                [followup] = await fake.await_for("PATCH", answer_path(command))
                 assert followup.time - sent > 6  # two turns of the slow database
                 assert followup_texts(fake, command) == ["You're in on #1 “Set up chairs”."]
 
@@ -314,7 +313,7 @@ def test_without_message_content_a_pin_tracks_a_link_and_asks_the_reactor_for_a_
         image_link = f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{image_only}"
 
         async def scenario() -> None:
-            async with running_bot(core) as bot:
+            async with running_bot(core):
                 # The task exists at once, titled from the channel, the link in its body.
                 await fake.dispatch_async("MESSAGE_REACTION_ADD", react("alice", asked, "📌"))
                 await handled.wait(1)
@@ -366,7 +365,7 @@ def test_without_message_content_a_pin_tracks_a_link_and_asks_the_reactor_for_a_
                 assert target is not None
                 await fill_in(fake, menu("erin", target), "erin", GUILD_ID, "Fix the lamp")
                 await handled.wait(6)
-                await bot.chat.editor.drain(5)
+                await core.idle()
 
         run(scenario)
         task = action_of(core, 1)
@@ -429,7 +428,7 @@ def test_missing_channel_permissions_are_explained_and_nothing_is_attempted(
                 await interact(fake, command)
                 await fake.dispatch_async("MESSAGE_REACTION_ADD", react("bob", message, "📌"))
                 dm = await fake.await_for("POST", r"/channels/\d+/messages")
-                [reply] = await fake.await_for("POST", rf"/webhooks/\d+/{command['token']}")
+                [reply] = await fake.await_for("PATCH", answer_path(command))
                 assert "missing the Embed Links permission" in reply.json["content"]
                 assert "missing the Embed Links permission" in dm[0].json["content"]
 
@@ -500,9 +499,13 @@ def test_serve_runs_from_settings_beside_the_console_on_one_database(
 def test_a_refused_token_or_intent_stops_start_up_with_one_line_naming_it(
     tmp_path: Path,
 ) -> None:
+    async def serve(core: Core, token: str | None) -> None:
+        async with running(core, secrets(token)) as discord:
+            await discord.wait()
+
     def start(core: Core, token: str | None) -> str:
         with pytest.raises(ConfigError) as stopped:
-            asyncio.run(asyncio.wait_for(serve(core, secrets(token)), 10))
+            asyncio.run(asyncio.wait_for(serve(core, token), 10))
         return str(stopped.value)
 
     with new_fake() as fake:  # accepts only TOKEN

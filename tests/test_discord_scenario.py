@@ -10,12 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.console.chat import ConsoleChat
-from adapters.console.session import ConsoleSession
+from adapters import console
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.export import to_json
-from bot.refs import CommunityRef
 from bot.wiring import Core, build_core
 from tests.discord_support import (
     CHANNEL_ID,
@@ -60,10 +58,8 @@ def export(core: Core, people: dict[str, str]) -> dict[int, dict[str, Any]]:
 
 async def console_replay(database_url: str) -> Core:
     core = build_core(Settings(database_url=database_url), clock=ManualClock(START))
-    chat = ConsoleChat(io.StringIO(), CommunityRef("console", "console", "console"), "UTC")
-    session = ConsoleSession(core.coop, chat, core.clock, "general", [])
-    for line in ACCEPTANCE.splitlines():
-        await session.feed(line)
+    async with console.running(core, io.StringIO(ACCEPTANCE), io.StringIO()) as typed:
+        await typed.wait()
     return core
 
 
@@ -74,7 +70,7 @@ def test_console_scenario_through_the_gateway(tmp_path: Path) -> None:
         joins = {who: slash(who, "join", id=2) for who in ("dave", "erin", "frank")}
 
         async def scenario() -> None:
-            async with running_bot(core) as bot:
+            async with running_bot(core):
                 # alice asks; alice 📌 it; bob ✋ on it; carol presses Join on the card.
                 asked = message_create(CHANNEL_ID, MEETUP, USERS["alice"], guild_id=GUILD_ID)
                 await fake.dispatch_async("MESSAGE_CREATE", asked)
@@ -107,7 +103,7 @@ def test_console_scenario_through_the_gateway(tmp_path: Path) -> None:
                 await fake.dispatch_async("MESSAGE_CREATE", other)
                 await interact(fake, menu("erin", other))
                 await handled.wait(9)
-                await bot.chat.editor.drain(5)
+                await core.idle()
 
                 # The REST calls: cards posted (tracked ones as replies), edited, one DM.
                 posts = fake.calls_to("POST", rf"/channels/{CHANNEL_ID}/messages")
@@ -161,7 +157,7 @@ def test_close_by_an_admin_and_cancel_edit_cards_and_dm_the_people_in(tmp_path: 
         refused = slash("bob", "close", id=1)
 
         async def scenario() -> None:
-            async with running_bot(core) as bot:
+            async with running_bot(core):
                 for title in ("Paint the shed", "Fix the gate"):
                     await interact(fake, slash("alice", "task", title=title))
                 await handled.wait(2)
@@ -171,7 +167,7 @@ def test_close_by_an_admin_and_cancel_edit_cards_and_dm_the_people_in(tmp_path: 
                 await interact(fake, as_admin(slash("erin", "close", id=1)))
                 await interact(fake, slash("alice", "cancel", id=2))
                 await handled.wait(6)
-                await bot.chat.editor.drain(5)
+                await core.idle()
 
         run(scenario)
         [refusal] = followup_texts(fake, refused)

@@ -10,13 +10,11 @@ from typing import Any
 
 import pytest
 
-from adapters.console.chat import ConsoleChat
-from adapters.console.session import ConsoleSession
+from adapters import console
 from adapters.slack.surface import METHOD_SCOPES, bot_scopes
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.export import action_record
-from bot.refs import CommunityRef
 from bot.wiring import build_core
 from storage.uow import SqlUnitOfWork
 from tests.fakes.slack import FakeSlack
@@ -57,13 +55,10 @@ def console_actions(tmp_path: Path) -> dict[int, dict[str, Any]]:
     """The console acceptance script run in-process, exported like `coopbot export`."""
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'console.db'}")
     core = build_core(settings, clock=ManualClock(START))
-    community = CommunityRef("console", "console", "console")
-    chat = ConsoleChat(io.StringIO(), community, "UTC")
-    session = ConsoleSession(core.coop, chat, core.clock, "general", [])
 
     async def run() -> None:
-        for line in ACCEPTANCE.splitlines():
-            await session.feed(line)
+        async with console.running(core, io.StringIO(ACCEPTANCE), io.StringIO()) as typed:
+            await typed.wait()
 
     asyncio.run(run())
     with SqlUnitOfWork(core.engine) as uow:

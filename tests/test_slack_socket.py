@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import subprocess
@@ -11,19 +12,28 @@ from pathlib import Path
 
 import pytest
 
-from adapters.slack import serve
+from adapters.slack import running
+from bot import wiring
 from bot.config import ConfigError, Secrets
+from bot.core import Core
 from tests.fakes.slack import FakeSlack, slash_command_payload
 from tests.slack_support import SOCKET_SECRETS, add_people, make_core, started
 
 
-def test_serve_runs_until_cancelled_and_then_disconnects(tmp_path: Path) -> None:
+def test_serving_until_told_to_stop_then_disconnecting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with FakeSlack() as slack:
         add_people(slack)
         core = make_core(tmp_path, slack)
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+        monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-test")
 
         async def scenario() -> None:
-            task = asyncio.create_task(serve(core, SOCKET_SECRETS))
+            stop = asyncio.Event()
+            job = asyncio.create_task(
+                wiring.serve(core, ["slack"], io.StringIO(), io.StringIO(), stop)
+            )
             await slack.await_socket_client()
             assert slack.calls_to("auth.test")[0].token == "xoxb-test"
             assert slack.calls_to("apps.connections.open")[0].token == "xapp-test"
@@ -31,15 +41,18 @@ def test_serve_runs_until_cancelled_and_then_disconnects(tmp_path: Path) -> None
                 "slash_commands", slash_command_payload("task Fix the gate", "UA", "C1")
             )
             assert ack["_latency"] < 3.0
-            await slack.await_call("chat.postMessage")
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            stop.set()  # what SIGTERM does: the card still goes out before serve() returns
+            await job
 
         asyncio.run(scenario())
         assert slack.socket_clients == 0
         post = slack.calls_to("chat.postMessage")[0]
         assert post.token == "xoxb-test" and post.params["text"].startswith("#1 Fix the gate")
+
+
+async def start(core: Core, secrets: Secrets) -> None:
+    async with running(core, secrets):
+        pass
 
 
 def test_coopbot_run_serves_slack_when_its_tokens_are_set(tmp_path: Path) -> None:
@@ -89,7 +102,7 @@ def test_missing_or_wrong_tokens_are_named(tmp_path: Path, secrets: Secrets, mes
     with FakeSlack() as slack:
         core = make_core(tmp_path, slack)
         with pytest.raises(ConfigError, match=message):
-            asyncio.run(serve(core, secrets))
+            asyncio.run(start(core, secrets))
         assert slack.calls == []
 
 
@@ -98,7 +111,7 @@ def test_a_refused_bot_token_stops_start_up_with_its_reason(tmp_path: Path) -> N
         slack.fail_next("auth.test", "invalid_auth")
         core = make_core(tmp_path, slack)
         with pytest.raises(ConfigError, match=r"SLACK_BOT_TOKEN was refused \(invalid_auth\)"):
-            asyncio.run(serve(core, SOCKET_SECRETS))
+            asyncio.run(start(core, SOCKET_SECRETS))
 
 
 def test_a_redelivered_envelope_is_handled_once(tmp_path: Path) -> None:

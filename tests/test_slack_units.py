@@ -1,4 +1,4 @@
-"""The Slack adapter's pieces on their own: Block Kit limits, text safety, the outbox, modes."""
+"""The Slack adapter's pieces on their own: Block Kit limits, text safety, errors, modes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from slack_sdk.errors import SlackApiError
 
@@ -19,11 +20,12 @@ from adapters.slack.blocks import (
     home_view,
     mrkdwn,
 )
+from adapters.slack.chat import delivery_error
 from adapters.slack.modes import plan
-from adapters.slack.outbox import Outbox
 from adapters.slack.payloads import reaction_name
 from bot.cards import Button, Card, Person
 from bot.config import ConfigError, Secrets, SlackSettings
+from bot.ports import RateLimited, Refused, Unavailable
 from tests.fakes.slack import FakeSlack
 from tests.slack_support import add_people, make_core, started
 
@@ -96,53 +98,32 @@ class Limited(SlackApiError):
     """A 429 as slack_sdk raises it."""
 
     def __init__(self, retry_after: str) -> None:
-        response = type("R", (), {"status_code": 429, "headers": {"Retry-After": retry_after}})()
+        response = type(
+            "R",
+            (),
+            {"status_code": 429, "headers": {"Retry-After": retry_after}, "get": lambda *_: None},
+        )()
         super().__init__("ratelimited", response)
 
 
-def test_the_outbox_retries_429s_and_replaces_a_queued_edit() -> None:
-    async def scenario() -> tuple[list[str], list[Any]]:
-        outbox = Outbox(post_interval=0)
-        sent: list[str] = []
-        limited = [Limited("0"), Limited("0")]
+def test_web_api_failures_tell_the_dispatcher_what_to_do() -> None:
+    def answer(status: int, error: str) -> Any:
+        response = type("R", (), {"status_code": status, "headers": {}, "get": None})()
+        response.get = {"ok": False, "error": error}.get
+        return response
 
-        def send(label: str) -> Any:
-            async def go() -> str:
-                if label == "edit 1" and limited:
-                    raise limited.pop()
-                sent.append(label)
-                return label
-
-            return go
-
-        first = outbox.submit("C1", send("edit 1"), replaces="card")
-        await asyncio.sleep(0)  # the worker has started on edit 1
-        second = outbox.submit("C1", send("edit 2"), replaces="card")
-        third = outbox.submit("C1", send("edit 3"), replaces="card")  # replaces edit 2
-        other = outbox.submit("C2", send("other"))
-        await outbox.join()
-        return sent, [await first, await second, await third, await other]
-
-    sent, results = asyncio.run(scenario())
-    assert sent == ["other", "edit 1", "edit 3"] or sent == ["edit 1", "other", "edit 3"]
-    assert results == ["edit 1", "edit 3", "edit 3", "other"]
-
-
-def test_the_outbox_gives_up_after_its_attempts_and_reports_the_error() -> None:
-    async def scenario() -> None:
-        outbox = Outbox(post_interval=0, max_attempts=3)
-        calls = 0
-
-        async def always_limited() -> None:
-            nonlocal calls
-            calls += 1
-            raise Limited("0")
-
-        with pytest.raises(SlackApiError):
-            await outbox.submit("C1", always_limited)
-        assert calls == 3
-
-    asyncio.run(scenario())
+    limited = delivery_error(Limited("7"))
+    assert isinstance(limited, RateLimited) and limited.retry_after == 7.0
+    refused = delivery_error(SlackApiError("no", answer(200, "not_in_channel")))
+    assert isinstance(refused, Refused) and str(refused) == "not_in_channel"
+    down = delivery_error(SlackApiError("down", answer(503, "service_unavailable")))
+    assert isinstance(down, Unavailable) and down.maybe_sent
+    unreachable = aiohttp.ClientConnectorError(
+        aiohttp.client_reqrep.ConnectionKey("h", 1, False, True, None, None, None), OSError()
+    )
+    never_sent = delivery_error(unreachable)
+    assert isinstance(never_sent, Unavailable) and not never_sent.maybe_sent
+    assert delivery_error(ValueError("a bug")) is None
 
 
 @pytest.mark.parametrize(

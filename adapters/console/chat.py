@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from bot.cards import Card
+from bot.events import ReplyHandle
+from bot.ports import Delivery, MessageText
 from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
 from bot.render import card_lines
 
 BOT_NAME = "coopbot"
+PLATFORM = "console"
 
 
 @dataclass
@@ -56,8 +59,15 @@ class ConsoleChat:
 
     # --- the chat port ----------------------------------------------------------------------
 
+    async def member(self, ref: MemberRef) -> MemberRef:
+        return ref
+
+    async def read_message(self, message: MessageRef) -> MessageText | None:
+        found = self.messages.get(message.id)
+        return MessageText(found.text) if found else None
+
     async def post_card(
-        self, channel: ChannelRef, card: Card, reply_to: MessageRef | None
+        self, d: Delivery, channel: ChannelRef, card: Card, reply_to: MessageRef | None
     ) -> MessageRef:
         message = ConsoleMessage(self._next_id(), channel.id, BOT_NAME, card.title, card.number)
         self.messages[message.id] = message
@@ -65,14 +75,33 @@ class ConsoleChat:
         self._print_card(f"[{message.id}] {BOT_NAME}{where}:", card)
         return MessageRef(channel, message.id)
 
-    async def update_card(self, message: MessageRef, card: Card) -> None:
+    async def update_card(self, d: Delivery, message: MessageRef, card: Card) -> None:
         self._print_card(f"[{message.id} edited]", card)
 
-    async def send_dm(self, to: MemberRef, text: str) -> None:
+    async def send_dm(self, d: Delivery, to: MemberRef, text: str) -> str | None:
         self._print(f"(DM to {to.display}) {text}")
+        return None
 
-    async def reply_private(self, to: MemberRef, channel: ChannelRef, text: str) -> None:
+    async def reply_private(
+        self,
+        d: Delivery,
+        to: MemberRef,
+        channel: ChannelRef,
+        text: str,
+        reply: ReplyHandle | None,
+        first: bool,
+    ) -> None:
         self.private(to.display, text)
+
+    async def ask_for_title(
+        self, d: Delivery, to: MemberRef, message: MessageRef, number: int, title: str
+    ) -> str | None:
+        return await self.send_dm(d, to, f"Give #{number} “{title}” a title with /coop.")
+
+    async def dismiss(
+        self, d: Delivery, to: MemberRef, channel: ChannelRef, reply: ReplyHandle
+    ) -> None:
+        """Nothing waits for an answer in a terminal."""
 
     def private(self, name: str, text: str) -> None:
         """Print a reply only `name` would see; further lines indented."""
@@ -84,7 +113,3 @@ class ConsoleChat:
     def note(self, text: str) -> None:
         """A line from the console itself, not from the bot."""
         self._print(f"(console) {text}")
-
-    async def fetch_message_text(self, message: MessageRef) -> str | None:
-        found = self.messages.get(message.id)
-        return found.text if found else None

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import threading
 from datetime import timedelta
 from typing import TextIO
 
-from adapters.console.chat import ConsoleChat
-from bot.app import Coop
-from bot.clock import AdjustableClock
-from bot.events import ButtonPressed, CommandInvoked, Event, ReactionAdded, ReactionRemoved
+from adapters.console.chat import PLATFORM, ConsoleChat
+from bot.core import Core
+from bot.events import (
+    ButtonPressed,
+    CommandInvoked,
+    Event,
+    Inbound,
+    ReactionAdded,
+    ReactionRemoved,
+)
 from bot.refs import MemberRef, MessageRef
 
 HELP = """\
@@ -42,17 +50,10 @@ def parse_duration(text: str) -> timedelta | None:
 class ConsoleSession:
     """One console conversation: a current channel, people typing, and the bot answering."""
 
-    def __init__(
-        self,
-        coop: Coop,
-        chat: ConsoleChat,
-        clock: AdjustableClock,
-        channel: str,
-        admins: list[str],
-    ) -> None:
-        self.coop = coop
+    def __init__(self, core: Core, chat: ConsoleChat, channel: str, admins: list[str]) -> None:
+        self.core = core
         self.chat = chat
-        self.clock = clock
+        self.clock = core.clock
         self.channel = channel
         self.admins = set(admins)
 
@@ -74,7 +75,9 @@ class ConsoleSession:
         who, text = match["who"], match["text"].strip()
         event = self._event(self._member(who), text)
         if event is not None:
-            await self.coop.handle(event, self.chat)
+            await self.core.inbox.handle(Inbound(event))
+            # The bot's answers are printed before the next line is read.
+            await self.core.dispatcher.drain(only=[PLATFORM])
 
     def _directive(self, text: str) -> None:
         name, _, arg = text.partition(" ")
@@ -119,11 +122,27 @@ class ConsoleSession:
 
     async def run(self, lines: TextIO, interactive: bool = False) -> None:
         """Read lines until end of input."""
-        loop = asyncio.get_running_loop()
         if interactive:
             self.chat.out.write("coopbot console — type `alice: hello`, or :help. Ctrl-D quits.\n")
-        while True:
-            line = await loop.run_in_executor(None, lines.readline)
-            if not line:
-                return
+        queue = _read_in_background(lines)
+        while line := await queue.get():
             await self.feed(line)
+
+
+def _read_in_background(lines: TextIO) -> asyncio.Queue[str]:
+    """Lines from `lines`, then "" at the end, read by a daemon thread: a read blocked on a
+    terminal must not keep the process from exiting when it is told to stop."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def put(line: str) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed while we were reading
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+
+    def read() -> None:
+        for line in iter(lines.readline, ""):
+            put(line)
+        put("")
+
+    threading.Thread(target=read, name="console-input", daemon=True).start()
+    return queue

@@ -3,32 +3,59 @@ with buttons, in the same event loop and on the same database as the other adapt
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 import discord
 
 from adapters.discord.client import CoopBot, endpoints
 from bot.config import ConfigError, Secrets
-from bot.wiring import Core
+from bot.core import Core
 
-__all__ = ["CoopBot", "serve"]
+__all__ = ["CoopBot", "RunningDiscord", "running"]
 
 
-async def serve(core: Core, secrets: Secrets) -> None:
-    """Run the bot until cancelled; a refused token or intent is a ConfigError naming it."""
+class RunningDiscord:
+    """The bot connected to the gateway, until it is stopped or Discord refuses it."""
+
+    def __init__(self, bot: CoopBot, connection: asyncio.Task[None]) -> None:
+        self.bot = bot
+        self.connection = connection
+
+    async def wait(self) -> None:
+        try:
+            await asyncio.shield(self.connection)
+        except discord.PrivilegedIntentsRequired:
+            raise ConfigError(
+                "setting discord.message_content_intent: true, but the Message Content "
+                "intent is off in the Developer Portal (Bot, Privileged Gateway Intents); "
+                "switch it on there or set this to false"
+            ) from None
+
+    async def stop_intake(self) -> None:
+        await self.bot.stop_intake()
+
+
+@contextlib.asynccontextmanager
+async def running(core: Core, secrets: Secrets) -> AsyncIterator[RunningDiscord]:
+    """Log in and connect; a refused token or intent is a ConfigError naming it."""
     if not secrets.discord_bot_token:
         raise ConfigError("DISCORD_BOT_TOKEN: not set in the environment")
     with endpoints(core.settings.discord):
         bot = CoopBot(core)
         async with bot:
             try:
-                await bot.start(secrets.discord_bot_token)
+                await bot.login(secrets.discord_bot_token)
             except discord.LoginFailure:
                 raise ConfigError(
                     "DISCORD_BOT_TOKEN: Discord refused it; copy it again from the Developer "
                     "Portal (Bot, Reset Token)"
                 ) from None
-            except discord.PrivilegedIntentsRequired:
-                raise ConfigError(
-                    "setting discord.message_content_intent: true, but the Message Content "
-                    "intent is off in the Developer Portal (Bot, Privileged Gateway Intents); "
-                    "switch it on there or set this to false"
-                ) from None
+            connection = asyncio.create_task(bot.connect(), name="discord-gateway")
+            try:
+                yield RunningDiscord(bot, connection)
+            finally:
+                await bot.close()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await connection

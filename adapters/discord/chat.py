@@ -1,35 +1,102 @@
-"""The chat port on Discord: cards as embeds, DMs, and private replies that go back through
-the interaction when there is one (ephemeral) and by DM otherwise (reactions); a message the
-bot cannot read is tracked from a link, and the reactor is asked for a title afterwards."""
+"""The chat port on Discord: cards as embeds, DMs, and private answers through the
+interaction they answer (ephemeral) while Discord allows it.
+
+Every message the bot creates carries its delivery key as the `nonce`, with `enforce_nonce`
+(discord.py adds it when a nonce is given): sent again within Discord's window, Discord returns
+the message it already has instead of posting a second one. Later than that, the channel's
+recent messages are searched before anything is sent again.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import time
-from collections.abc import Coroutine
-from functools import partial
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import discord
 
-from adapters.discord.delivery import CardEditor, send_retrying
 from adapters.discord.embeds import card_embed, card_view, chunks, shorten
 from adapters.discord.permissions import missing_to_post
 from adapters.discord.refs import jump_url
 from adapters.discord.views import TitleButton
 from bot.cards import Card
+from bot.events import ReplyHandle
 from bot.grammar import MAX_TITLE
+from bot.ports import (
+    Delivery,
+    DeliveryError,
+    MessageText,
+    RateLimited,
+    Refused,
+    Unavailable,
+)
 from bot.refs import ChannelRef, MemberRef, MessageRef
 
 log = logging.getLogger(__name__)
 
 CANNOT_DM = 50007  # Discord's "Cannot send messages to this user"
-DM_RETRY_AFTER = 3600.0
+INTERACTION = "interaction"
+ORIGINAL = "@original"
+# Discord keeps an interaction's token usable for follow-ups for 15 minutes.
+INTERACTION_LIFETIME = timedelta(minutes=15)
+# Discord deduplicates a nonce "within a few minutes" (no exact window is published).
+NONCE_WINDOW = timedelta(minutes=2)
+_SEARCHED = 100  # recent messages looked through for one sent before the nonce window
+
+
+def interaction_handle(interaction: discord.Interaction, thinking: bool) -> ReplyHandle:
+    """How private answers reach whoever used `interaction` (deferred; `thinking` when a
+    "thinking..." message waits for the first answer)."""
+    expires = discord.utils.snowflake_time(interaction.id) + INTERACTION_LIFETIME
+    value = f"{interaction.application_id}:{interaction.token}"
+    return ReplyHandle(INTERACTION, value, expires, awaits_answer=thinking)
+
+
+def delivery_error(err: BaseException) -> DeliveryError | None:
+    """What a failed request means for the dispatcher; None for errors it knows not.
+
+    discord.py has already waited out rate limits (per route and global) and retried server
+    errors by itself before raising.
+    """
+    if isinstance(err, discord.HTTPException):
+        if err.status == 429:
+            return RateLimited(_retry_after(err))
+        if err.status >= 500:
+            return Unavailable(f"Discord answered {err.status}")
+        return Refused(f"{err.status} {err.code}: {err.text}", unreachable=err.code == CANNOT_DM)
+    if isinstance(err, aiohttp.ClientConnectorError):
+        return Unavailable(f"cannot reach Discord: {err}", maybe_sent=False)
+    if isinstance(err, OSError | aiohttp.ClientError | TimeoutError):
+        return Unavailable(f"no answer from Discord: {err!r}")
+    return None
+
+
+def _retry_after(err: discord.HTTPException) -> float:
+    response = getattr(err, "response", None)
+    header = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
+    try:
+        return float(header) if header else 1.0
+    except ValueError:
+        return 1.0
+
+
+@contextlib.asynccontextmanager
+async def _sending() -> AsyncIterator[None]:
+    try:
+        yield
+    except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as err:
+        translated = delivery_error(err)
+        if translated is None:
+            raise
+        raise translated from err
 
 
 class DiscordChat:
-    """What every event shares: posting and editing cards, DMs, reading messages."""
+    """Implements the core's chat port over the bot's connection."""
 
     def __init__(self, client: discord.Client, commit_emoji: str, read_text: bool) -> None:
         self.client = client
@@ -37,16 +104,38 @@ class DiscordChat:
         # Without the Message Content intent Discord blanks other people's text, so asking
         # for it would only cost a request.
         self.read_text = read_text
-        self.editor = CardEditor(self._edit_card)
-        # People whose DMs are closed: each refused DM is an invalid request, and 10,000 of
-        # those in 10 minutes get the bot banned, so do not retry them for a while.
-        self._no_dms: dict[int, float] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
-    # --- the chat port ----------------------------------------------------------------------
+    # --- reading ----------------------------------------------------------------------------
+
+    async def member(self, ref: MemberRef) -> MemberRef:
+        """Discord sends the name and permissions with every event: nothing to look up."""
+        return ref
+
+    async def read_message(self, message: MessageRef) -> MessageText:
+        """The message's text; one the bot cannot read is tracked from a stand-in (a title
+        naming the channel, then the link), and whoever tracked it is asked for a title."""
+        text = await self._text(message)
+        if text:
+            return MessageText(text)
+        community = int(message.channel.community.id)
+        name = self.channel_name(community, int(message.channel.id))
+        return MessageText(untitled_text(message, name), readable=False)
+
+    async def _text(self, message: MessageRef) -> str:
+        if not self.read_text:
+            return ""
+        channel = self.client.get_partial_messageable(int(message.channel.id))
+        try:
+            found = await channel.fetch_message(int(message.id))
+        except (discord.NotFound, discord.Forbidden):
+            return ""
+        return message_text(found)
+
+    # --- sending ----------------------------------------------------------------------------
 
     async def post_card(
-        self, channel: ChannelRef, card: Card, reply_to: MessageRef | None
+        self, d: Delivery, channel: ChannelRef, card: Card, reply_to: MessageRef | None
     ) -> MessageRef:
         guild_id = int(channel.community.id)
         target = self.client.get_partial_messageable(int(channel.id), guild_id=guild_id)
@@ -62,63 +151,131 @@ class DiscordChat:
                 fail_if_not_exists=False,
             )
             options["mention_author"] = False
-        sent = await send_retrying(lambda: target.send(**options))
+        found = await self._sent_before(d, target, lambda m: _is_card(m, card.number))
+        sent = found or await self._send(target, d.key, **options)
         if card.buttons and self.may(
             guild_id, int(channel.id), "add_reactions", "read_message_history"
         ):
+            # Ready to click; adding a reaction the bot already added changes nothing.
             self._in_background(sent.add_reaction(self.commit_emoji))
         return MessageRef(channel, str(sent.id))
 
-    async def update_card(self, message: MessageRef, card: Card) -> None:
-        self.editor.submit(message, card)
+    async def update_card(self, d: Delivery, message: MessageRef, card: Card) -> None:
+        guild_id = int(message.channel.community.id)
+        channel = self.client.get_partial_messageable(int(message.channel.id), guild_id=guild_id)
+        view = card_view(card, guild_id)
+        async with _sending():
+            await channel.get_partial_message(int(message.id)).edit(
+                embed=card_embed(card), view=view
+            )
 
-    async def send_dm(self, to: MemberRef, text: str, view: discord.ui.View | None = None) -> None:
-        user_id = int(to.id)
-        if self._no_dms.get(user_id, 0.0) > time.monotonic():
-            log.info("not sending a DM to %s: their DMs were closed recently", user_id)
+    async def send_dm(
+        self, d: Delivery, to: MemberRef, text: str, view: discord.ui.View | None = None
+    ) -> str | None:
+        async with _sending():
+            channel = await self.client.create_dm(discord.Object(int(to.id)))
+        parts = chunks(text)
+        sent: discord.Message | None = None
+        for i, part in enumerate(parts):
+            key = d.key if len(parts) == 1 else f"{d.key}.{i}"
+            last = i == len(parts) - 1
+
+            def same(m: discord.Message, part: str = part) -> bool:
+                return m.content == part
+
+            found = await self._sent_before(d, channel, same)
+            sent = found or await self._send(
+                channel, key, content=part, view=view if last else None
+            )
+        return str(sent.id) if sent else None
+
+    async def reply_private(
+        self,
+        d: Delivery,
+        to: MemberRef,
+        channel: ChannelRef,
+        text: str,
+        reply: ReplyHandle | None,
+        first: bool,
+    ) -> None:
+        """Through the interaction while it lasts; the first answer after "thinking..."
+        replaces it (sending it again replaces it again, so it never doubles). Without an
+        interaction (a reaction), or when Discord no longer takes it, a DM."""
+        if reply is None or reply.kind != INTERACTION:
+            await self.send_dm(d, to, text)
             return
+        hook = self._webhook(reply)
+        parts = chunks(text)
         try:
-            channel = await self.client.create_dm(discord.Object(user_id))
-            parts = chunks(text)
-            for i, part in enumerate(parts):
-                last = i == len(parts) - 1
-                await send_retrying(partial(channel.send, part, view=view if last else None))
-        except discord.Forbidden as exc:
-            if exc.code == CANNOT_DM:
-                now = time.monotonic()
-                self._no_dms = {u: t for u, t in self._no_dms.items() if t > now}
-                self._no_dms[user_id] = now + DM_RETRY_AFTER
-            log.info("could not DM %s: %s", user_id, exc)
+            async with _sending():
+                if first and reply.awaits_answer:
+                    # "@original" is Discord's name for the interaction's first response;
+                    # discord.py puts it in the path as it is.
+                    await hook.edit_message(ORIGINAL, content=parts[0])  # type: ignore[call-overload]
+                    parts = parts[1:]
+                for part in parts:
+                    await hook.send(part, ephemeral=True)
+        except Refused as err:
+            log.info("the interaction no longer takes answers (%s); sending a DM", err)
+            await self.send_dm(d, to, text)
 
-    async def reply_private(self, to: MemberRef, channel: ChannelRef, text: str) -> None:
-        await self.send_dm(to, text)
-
-    async def fetch_message_text(self, message: MessageRef) -> str | None:
-        if not self.read_text:
-            return None
-        channel = self.client.get_partial_messageable(int(message.channel.id))
-        try:
-            found = await channel.fetch_message(int(message.id))
-        except (discord.NotFound, discord.Forbidden):
-            return None
-        return message_text(found) or None
-
-    # --- helpers ----------------------------------------------------------------------------
-
-    async def send_title_prompt(self, to: MemberRef, message: MessageRef, card: Card) -> None:
-        """DM `to` a button to give a real title to `card`, just tracked from `message`."""
+    async def ask_for_title(
+        self, d: Delivery, to: MemberRef, message: MessageRef, number: int, title: str
+    ) -> str | None:
+        """DM `to` a button to give a real title to task `number`, tracked from `message`."""
         view = discord.ui.View(timeout=None)
         view.add_item(
             TitleButton(int(message.channel.community.id), int(message.channel.id), int(message.id))
         )
         why = "" if self.read_text else " (I run without Discord's Message Content access)"
-        await self.send_dm(
-            to,
-            f"I'm tracking {jump_url(message)} as #{card.number}, but I couldn't read its "
-            f"text{why}, so for now it's called “{card.title}”. Give it a title that says what "
-            "needs doing.",
-            view,
+        text = (
+            f"I'm tracking {jump_url(message)} as #{number}, but I couldn't read its "
+            f"text{why}, so for now it's called “{title}”. Give it a title that says what "
+            "needs doing."
         )
+        return await self.send_dm(d, to, text, view)
+
+    async def dismiss(
+        self, d: Delivery, to: MemberRef, channel: ChannelRef, reply: ReplyHandle
+    ) -> None:
+        """Remove the "thinking..." message of a command that had nothing private to say."""
+        try:
+            async with _sending():
+                await self._webhook(reply).delete_message(ORIGINAL)  # type: ignore[arg-type]
+        except Refused as err:
+            log.info("could not remove the deferred response: %s", err)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    async def _send(
+        self, target: discord.abc.Messageable, nonce: str, **options: Any
+    ) -> discord.Message:
+        async with _sending():
+            return await target.send(nonce=nonce, **options)
+
+    async def _sent_before(
+        self,
+        d: Delivery,
+        target: discord.abc.Messageable,
+        matches: Callable[[discord.Message], bool],
+    ) -> discord.Message | None:
+        """On a retry past Discord's nonce window: the bot's matching message sent since the
+        first attempt, if any. Within the window the nonce itself prevents a second copy."""
+        if not d.recheck or discord.utils.utcnow() - d.first_attempt_at < NONCE_WINDOW:
+            return None
+        after = discord.Object(discord.utils.time_snowflake(d.first_attempt_at - NONCE_WINDOW))
+        me = self.client.user.id if self.client.user else None
+        async with _sending():
+            async for message in target.history(limit=_SEARCHED, after=after):
+                if message.author.id == me and matches(message):
+                    log.info("%s had arrived already; not sent again", d.key)
+                    return message
+        return None
+
+    def _webhook(self, reply: ReplyHandle) -> discord.Webhook:
+        application_id, token = reply.value.split(":", 1)
+        data = {"id": int(application_id), "type": 3, "token": token}
+        return discord.Webhook.from_state(data=data, state=self.client._connection)  # type: ignore[arg-type]
 
     def channel_name(self, guild_id: int, channel_id: int) -> str:
         """A channel's or thread's name, from the cache; empty when unknown."""
@@ -149,13 +306,6 @@ class DiscordChat:
         guild = self.client.get_guild(guild_id)
         return guild.get_channel_or_thread(channel_id) if guild is not None else None
 
-    async def _edit_card(self, message: MessageRef, card: Card) -> None:
-        channel = self.client.get_partial_messageable(
-            int(message.channel.id), guild_id=int(message.channel.community.id)
-        )
-        view = card_view(card, int(message.channel.community.id))
-        await channel.get_partial_message(int(message.id)).edit(embed=card_embed(card), view=view)
-
     def _in_background(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)
         self._background.add(task)
@@ -166,11 +316,13 @@ class DiscordChat:
         if not task.cancelled() and task.exception() is not None:
             log.info("background send failed: %s", task.exception())
 
-    async def close(self, timeout: float = 5.0) -> None:
-        """Send what is still queued, for up to `timeout` seconds."""
-        await self.editor.drain(timeout)
+    async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
+
+
+def _is_card(message: discord.Message, number: int) -> bool:
+    return any(e.title and e.title.startswith(f"#{number} ") for e in message.embeds)
 
 
 def message_text(message: discord.Message) -> str:
@@ -189,84 +341,3 @@ def untitled_text(message: MessageRef, channel_name: str) -> str:
     # Embed titles show a `<#id>` mention raw, so the channel is named in plain words.
     where = f" in #{channel_name}" if channel_name else ""
     return f"{shorten(f'Task from a message{where}', MAX_TITLE)}\n{jump_url(message)}"
-
-
-class _PerEvent:
-    """A chat port for one event: the shared chat, with its own way of replying privately."""
-
-    def __init__(self, chat: DiscordChat) -> None:
-        self.chat = chat
-
-    async def post_card(
-        self, channel: ChannelRef, card: Card, reply_to: MessageRef | None
-    ) -> MessageRef:
-        return await self.chat.post_card(channel, card, reply_to)
-
-    async def update_card(self, message: MessageRef, card: Card) -> None:
-        await self.chat.update_card(message, card)
-
-    async def send_dm(self, to: MemberRef, text: str) -> None:
-        await self.chat.send_dm(to, text)
-
-    async def fetch_message_text(self, message: MessageRef) -> str | None:
-        return await self.chat.fetch_message_text(message)
-
-
-class InteractionChat(_PerEvent):
-    """Private replies go back through the (already deferred) interaction, as ephemeral
-    follow-ups; the interaction token lasts 15 minutes, after that they become DMs."""
-
-    def __init__(self, chat: DiscordChat, interaction: discord.Interaction, thinking: bool) -> None:
-        super().__init__(chat)
-        self.interaction = interaction
-        self.thinking = thinking
-        self.replied = False
-
-    async def reply_private(self, to: MemberRef, channel: ChannelRef, text: str) -> None:
-        if to.id != str(self.interaction.user.id):
-            await self.chat.send_dm(to, text)
-            return
-        try:
-            for part in chunks(text):
-                await self.interaction.followup.send(part, ephemeral=True)
-            self.replied = True
-        except discord.HTTPException as exc:
-            log.info("ephemeral reply failed (%s); sending it by DM", exc)
-            await self.chat.send_dm(to, text)
-
-    async def finish(self) -> None:
-        """Remove the "thinking..." message when the command had nothing private to say."""
-        if self.thinking and not self.replied:
-            try:
-                await self.interaction.delete_original_response()
-            except discord.HTTPException as exc:
-                log.info("could not remove the deferred response: %s", exc)
-
-
-class ReactionChat(_PerEvent):
-    """Reactions have no interaction, so private replies are DMs. A message whose text cannot
-    be read is tracked from a placeholder at once; `untitled` is then the card posted for it."""
-
-    def __init__(self, chat: DiscordChat) -> None:
-        super().__init__(chat)
-        self._unreadable: MessageRef | None = None
-        self.untitled: Card | None = None
-
-    async def fetch_message_text(self, message: MessageRef) -> str | None:
-        text = await self.chat.fetch_message_text(message)
-        if text is not None:
-            return text
-        self._unreadable = message
-        community = int(message.channel.community.id)
-        return untitled_text(message, self.chat.channel_name(community, int(message.channel.id)))
-
-    async def post_card(
-        self, channel: ChannelRef, card: Card, reply_to: MessageRef | None
-    ) -> MessageRef:
-        posted = await self.chat.post_card(channel, card, reply_to)
-        if reply_to is not None and reply_to == self._unreadable:
-            self.untitled = card
-        return posted
-
-    async def reply_private(self, to: MemberRef, channel: ChannelRef, text: str) -> None:
-        await self.chat.send_dm(to, text)

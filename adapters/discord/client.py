@@ -17,9 +17,11 @@ from discord.ext import commands
 from adapters.discord.chat import DiscordChat
 from adapters.discord.cog import CoopCog
 from adapters.discord.reactions import Position, ReactionGate
+from adapters.discord.refs import PLATFORM
 from adapters.discord.views import CardButton, TitleButton
+from bot import pacing
 from bot.config import DiscordSettings
-from bot.wiring import Core
+from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class CoopBot(commands.AutoShardedBot):
         prefs = core.coop.prefs
         self.chat = DiscordChat(self, prefs.commit_emoji, settings.message_content_intent)
         self.gate = ReactionGate((prefs.track_emoji, prefs.commit_emoji, prefs.done_emoji))
+        core.attach(PLATFORM, self.chat, pacing.DISCORD)
 
     async def setup_hook(self) -> None:
         # Buttons are matched by custom_id pattern, so cards from before a restart work.
@@ -105,6 +108,11 @@ class CoopBot(commands.AutoShardedBot):
         if socket.session_id is None or socket.sequence is None:
             return None
         return Position(socket.session_id, socket.sequence)
+
+    async def stop_intake(self) -> None:
+        """Leave the gateway (no more events), keeping the REST client for the last sends."""
+        for shard in self.shards.values():
+            await shard.disconnect()
 
     async def close(self) -> None:
         await self.chat.close()

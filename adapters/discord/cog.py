@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.chat import DiscordChat, InteractionChat, ReactionChat, message_text
+from adapters.discord.chat import DiscordChat, interaction_handle, message_text
 from adapters.discord.commands import build_group
 from adapters.discord.embeds import shorten
 from adapters.discord.permissions import describe
@@ -25,19 +25,19 @@ from adapters.discord.refs import (
     message_ref,
 )
 from adapters.discord.views import COG_NAME, TitleModal
+from bot.core import Core
 from bot.events import (
     ButtonPressed,
     CommandInvoked,
     Event,
+    Inbound,
     MessageTracked,
     ReactionAdded,
     ReactionRemoved,
     TitleGiven,
 )
 from bot.grammar import ParamKind
-from bot.ports import ChatPort
 from bot.refs import ChannelRef, CommunityRef, MemberRef
-from bot.wiring import Core
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,10 @@ class CoopCog(commands.Cog, name=COG_NAME):
 
     async def run_command(self, interaction: discord.Interaction, text: str) -> None:
         """A /coop subcommand, as the grammar text its options stand for."""
-        if not await _acknowledge(interaction, thinking=True):
-            return
-        chat = InteractionChat(self.chat, interaction, thinking=True)
         actor, channel = _actor(interaction), _channel(interaction)
         posts = text.split(" ", 1)[0] == "task"
-        await self._handle(CommandInvoked(actor, channel, text, str(interaction.id)), chat, posts)
-        await chat.finish()
+        event = CommandInvoked(actor, channel, text, str(interaction.id))
+        await self._take(event, interaction, thinking=True, posts=posts)
 
     async def track_as_task(
         self, interaction: discord.Interaction, message: discord.Message
@@ -97,9 +94,6 @@ class CoopCog(commands.Cog, name=COG_NAME):
             except discord.HTTPException as exc:
                 log.info("interaction %s not answered: %s", interaction.id, exc)
             return
-        if not await _acknowledge(interaction, thinking=True):
-            return
-        chat = InteractionChat(self.chat, interaction, thinking=True)
         community = _community(interaction)
         event = MessageTracked(
             _actor(interaction),
@@ -107,23 +101,20 @@ class CoopCog(commands.Cog, name=COG_NAME):
             text,
             str(interaction.id),
         )
-        await self._handle(event, chat, posts=True)
-        await chat.finish()
+        await self._take(event, interaction, thinking=True, posts=True)
 
     async def on_card_button(
         self, interaction: discord.Interaction, name: str, guild_id: int, number: int
     ) -> None:
         """Join, leave or done on a card, including cards posted before a restart."""
-        if not await _acknowledge(interaction, thinking=False):
-            return
         if interaction.guild_id != guild_id or interaction.message is None:
+            await _acknowledge(interaction, thinking=False)
             return
-        chat = InteractionChat(self.chat, interaction, thinking=False)
         ref = message_ref(
             _community(interaction), interaction.message.channel.id, interaction.message.id
         )
         event = ButtonPressed(_actor(interaction), ref, name, number, str(interaction.id))
-        await self._handle(event, chat)
+        await self._take(event, interaction, thinking=False)
 
     async def on_title_given(
         self,
@@ -136,25 +127,27 @@ class CoopCog(commands.Cog, name=COG_NAME):
     ) -> None:
         """A title for a message the bot could not read: renames the task already tracked from
         it (the DM prompt, sent only once the task exists), else tracks it (the menu)."""
-        if not await _acknowledge(interaction, thinking=True):
-            return
-        chat = InteractionChat(self.chat, interaction, thinking=True)
         community = community_ref(guild_id, self.bot.get_guild(guild_id))
         # From a DM there are no guild permissions; tracking needs none.
         permissions = interaction.permissions if interaction.guild_id else None
         actor = member_ref(community, interaction.user, interaction.user.id, permissions)
         message = message_ref(community, channel_id, message_id)
         title = title.strip()
+        event: Event
         if not title:
-            await chat.reply_private(actor, message.channel, "A title needs some text.")
-        elif tracked:
-            await self._handle(TitleGiven(actor, message, title, str(interaction.id)), chat)
+            inbound = Inbound(
+                TitleGiven(actor, message, title), interaction_handle(interaction, True)
+            )
+            if await _acknowledge(interaction, thinking=True):
+                await self.core.coop.tell(inbound, "A title needs some text.")
+            return
+        if tracked:
+            event = TitleGiven(actor, message, title, str(interaction.id))
         else:
             # The link stays in the task's text, so the task leads back to the message.
             text = f"{title}\n{jump_url(message)}"
             event = MessageTracked(actor, message, text, str(interaction.id))
-            await self._handle(event, chat, posts=True)
-        await chat.finish()
+        await self._take(event, interaction, thinking=True, posts=not tracked)
 
     # --- reactions --------------------------------------------------------------------------
 
@@ -171,11 +164,11 @@ class CoopCog(commands.Cog, name=COG_NAME):
         kind = ReactionAdded if reaction.added else ReactionRemoved
         event = kind(actor, message, reaction.emoji, reaction.event_id)
         posts = reaction.added and reaction.emoji == self.core.coop.prefs.track_emoji
-        chat = ReactionChat(self.chat)
-        await self._handle(event, chat, posts)
-        if chat.untitled is not None:
-            # Tracked from a link: only the reactor knows what the message asks for.
-            await self.chat.send_title_prompt(actor, message, chat.untitled)
+        inbound = Inbound(event)
+        if posts and (refusal := self._cannot_post(event.message.channel)):
+            await self.core.coop.tell(inbound, refusal)
+            return
+        await self.core.inbox.receive(inbound)
 
     # --- autocomplete -----------------------------------------------------------------------
 
@@ -215,20 +208,32 @@ class CoopCog(commands.Cog, name=COG_NAME):
 
     # --- shared -----------------------------------------------------------------------------
 
-    async def _handle(self, event: Event, chat: ChatPort, posts: bool = False) -> None:
-        """Hand `event` to the core, unless it would post a card where the bot cannot."""
+    async def _take(
+        self,
+        event: Event,
+        interaction: discord.Interaction,
+        thinking: bool,
+        posts: bool = False,
+    ) -> None:
+        """Record `event`, then acknowledge the interaction (deferring it, before any other
+        work, within Discord's 3 seconds however slow the database); a card that could not
+        be posted where it would go is refused here, with the reason."""
+        inbound = Inbound(event, interaction_handle(interaction, thinking))
         channel = event.channel if isinstance(event, CommandInvoked) else event.message.channel
-        if posts:
-            missing = self.chat.missing_to_post(int(channel.community.id), int(channel.id))
-            if missing:
-                await chat.reply_private(event.actor, channel, _cannot_post(channel, missing))
-                return
-        await self.core.coop.handle(event, chat)
+        refusal = self._cannot_post(channel) if posts else None
+        if refusal is None:
+            await self.core.inbox.receive(inbound)
+        if await _acknowledge(interaction, thinking) and refusal is not None:
+            await self.core.coop.tell(inbound, refusal)
+
+    def _cannot_post(self, channel: ChannelRef) -> str | None:
+        missing = self.chat.missing_to_post(int(channel.community.id), int(channel.id))
+        return _cannot_post(channel, missing) if missing else None
 
 
 async def _acknowledge(interaction: discord.Interaction, thinking: bool) -> bool:
-    """Defer at once, before any database work, so a slow database never misses Discord's
-    3-second deadline; False when Discord refuses (a repeated delivery, or too late)."""
+    """Defer: Discord shows "thinking..." (or nothing, for a button) until the answer comes.
+    False when Discord refuses (a repeated delivery, or too late)."""
     try:
         if thinking:
             await interaction.response.defer(ephemeral=True, thinking=True)

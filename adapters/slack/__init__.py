@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -18,15 +17,13 @@ from slack_bolt.logger.messages import (
 )
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import http
 from adapters.slack.app import SlackAdapter
 from adapters.slack.auth import InstallationAuthorize, single_workspace
+from adapters.slack.chat import PLATFORM, Messages, SlackChat
+from adapters.slack.directory import Directory
 from adapters.slack.installations import (
     OAUTH_STATE_SECONDS,
     SqlInstallationStore,
@@ -35,10 +32,10 @@ from adapters.slack.installations import (
 from adapters.slack.listeners import register
 from adapters.slack.modes import Plan, plan
 from adapters.slack.surface import bot_scopes
+from adapters.slack.workspaces import Workspaces, reading_client
+from bot import pacing
 from bot.config import ConfigError, Secrets
-
-if TYPE_CHECKING:
-    from bot.wiring import Core
+from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -49,59 +46,80 @@ class RunningSlack:
 
     adapter: SlackAdapter
     app: AsyncApp
+    closing: Callable[[], Awaitable[None]]
     http_port: int | None = None
+
+    async def stop_intake(self) -> None:
+        """Close the socket, or stop listening: Slack redelivers or retries what follows."""
+        await self.closing()
 
     async def idle(self) -> None:
         await self.adapter.idle()
 
-
-async def serve(core: Core, secrets: Secrets) -> None:
-    """Serve Slack until cancelled."""
-    async with running(core, secrets):
+    async def wait(self) -> None:
+        """Slack is served until the process is told to stop."""
         await asyncio.Event().wait()
 
 
 @asynccontextmanager
 async def running(
-    core: Core, secrets: Secrets, *, post_interval: float = 1.0, client_retries: int = 2
+    core: Core,
+    secrets: Secrets,
+    *,
+    post_interval: float = pacing.SLACK.post_interval,
+    edit_interval: float = pacing.SLACK.edit_interval,
+    client_retries: int = 2,
 ) -> AsyncIterator[RunningSlack]:
-    """Connect as configured; on exit stop taking requests, then finish those in hand.
+    """Connect as configured; `stop_intake` stops taking requests, leaving the clients open
+    for the last deliveries until the block ends.
 
-    `post_interval` spaces chat.postMessage calls in a channel; `client_retries` is how often
-    the Web API client itself retries a rate-limited call before the outbox takes over.
+    `post_interval` spaces new messages in a channel and `edit_interval` the edits of one card;
+    `client_retries` is how often a rate-limited read is retried by the Web API client itself.
     """
     how = plan(core.settings.slack, secrets)
     async with aiohttp.ClientSession() as session:
-        client = AsyncWebClient(
-            base_url=how.api_base_url,
-            session=session,
-            retry_handlers=[
-                AsyncConnectionErrorRetryHandler(),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=client_retries),
-            ],
-        )
+        client = reading_client(how.api_base_url, session, client_retries)
         app, installations = await _bolt_app(core, how, client)
-        adapter = SlackAdapter(core.coop, post_interval)
+        workspaces = Workspaces(
+            how.api_base_url, session, client_retries, how.bot_token, installations
+        )
+        chat = SlackChat(workspaces, Directory(), Messages())
+        core.attach(PLATFORM, chat, pacing.Pacing(post_interval, edit_interval))
+        adapter = SlackAdapter(core, chat)
         register(app, adapter, installations)
         try:
             if how.mode == "socket":
                 handler = AsyncSocketModeHandler(app, how.app_token, web_client=client)
                 await handler.connect_async()
                 log.info("Slack: connected in Socket Mode")
+                closing = _once(handler.close_async)
                 try:
-                    yield RunningSlack(adapter, app)
+                    yield RunningSlack(adapter, app, closing)
                 finally:
-                    await handler.close_async()
+                    await closing()
             else:
                 settings = core.settings.slack
                 runner, port = await http.start(app, settings.http_host, settings.http_port)
                 log.info("Slack: serving %s on port %d", http.EVENTS_PATH, port)
+                closing = _once(runner.cleanup)
                 try:
-                    yield RunningSlack(adapter, app, port)
+                    yield RunningSlack(adapter, app, closing, port)
                 finally:
-                    await runner.cleanup()
+                    await closing()
         finally:
             await adapter.close()
+
+
+def _once(close: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """`close`, made safe to call again (stopping intake, then leaving the block)."""
+    done: list[bool] = []
+
+    async def once() -> None:
+        if not done:
+            done.append(True)
+            await close()
+
+    return once
 
 
 async def _bolt_app(
@@ -122,6 +140,7 @@ async def _bolt_app(
                 client=client,
                 signing_secret=how.signing_secret or "",
                 authorize=authorize,
+                process_before_response=True,
             )
         return app, None
     assert how.client_id is not None and how.client_secret is not None
@@ -149,6 +168,7 @@ async def _bolt_app(
             # its type hint only mentions functions.
             authorize=InstallationAuthorize(installations),  # type: ignore[arg-type]
             oauth_settings=oauth,
+            process_before_response=True,
         )
     return app, installations
 

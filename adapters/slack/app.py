@@ -1,4 +1,5 @@
-"""The Slack adapter: acknowledged requests become neutral events handled by the core."""
+"""The Slack adapter's intake: each request becomes a recorded event before it is
+acknowledged; the core applies it afterwards."""
 
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ from slack_bolt.context.async_context import AsyncBoltContext
 
 from adapters.slack import payloads
 from adapters.slack.blocks import home_view
-from adapters.slack.chat import Messages, SeenMessage, SlackChat
-from adapters.slack.directory import Directory, Workspace
-from adapters.slack.outbox import Outbox
-from bot.app import Coop
+from adapters.slack.chat import RESPONSE_URL, RESPONSE_URL_LIFETIME, SeenMessage, SlackChat
+from adapters.slack.directory import Workspace
+from bot.core import Core
 from bot.emoji_names import canonical
-from bot.events import Event
+from bot.events import Event, Inbound, ReplyHandle
 from bot.refs import CommunityRef, MemberRef
 
 log = logging.getLogger(__name__)
@@ -33,22 +33,71 @@ def workspace_of(context: AsyncBoltContext) -> Workspace:
 
 
 class SlackAdapter:
-    """Runs the work behind each acknowledged request and sends what the core answers.
+    """Records what Slack sends as neutral events; the listeners acknowledge afterwards.
 
-    Listeners acknowledge first and hand the rest to `spawn`, so that slow databases or a
-    slow Slack never delay an acknowledgement past Slack's 3 seconds.
+    Recording waits for the database at most `delivery.ack_wait_seconds`, so an
+    acknowledgement always beats Slack's 3 seconds.
     """
 
-    def __init__(self, coop: Coop, post_interval: float = 1.0) -> None:
-        self.coop = coop
-        self.outbox = Outbox(post_interval)
-        self.directory = Directory()
-        self.messages = Messages()
-        prefs = coop.prefs
+    def __init__(self, core: Core, chat: SlackChat) -> None:
+        self.core = core
+        self.chat = chat
+        prefs = core.coop.prefs
         self._emoji = {prefs.track_emoji, prefs.commit_emoji, prefs.done_emoji}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    # --- work after the ack ----------------------------------------------------------------
+    async def _take(self, event: Event, body: Payload) -> None:
+        url = body.get("response_url")
+        reply = None
+        if url:
+            expires = self.core.dispatcher.clock.now() + RESPONSE_URL_LIFETIME
+            reply = ReplyHandle(RESPONSE_URL, str(url), expires)
+        await self.core.inbox.receive(Inbound(event, reply))
+
+    @staticmethod
+    def _actor(body: Payload, ws: Workspace) -> MemberRef:
+        # Name, admin rights and time zone are looked up when the event is applied.
+        user_id, name = payloads.actor_of(body)
+        return MemberRef(ws.community, user_id, name)
+
+    # --- handlers -----------------------------------------------------------------------------
+
+    async def on_command(self, body: Payload, ws: Workspace) -> None:
+        await self._take(payloads.command_event(body, ws, self._actor(body, ws)), body)
+
+    async def on_reaction(self, body: Payload, ws: Workspace) -> None:
+        # Most reactions are not ours: skip them before any database write.
+        if canonical(payloads.reaction_name(str(body["event"]["reaction"]))) not in self._emoji:
+            return
+        event = payloads.reaction_event(body, ws, self._actor(body, ws))
+        if event is not None:
+            await self._take(event, body)
+
+    async def on_button(self, body: Payload, ws: Workspace) -> None:
+        event = payloads.button_event(body, ws, self._actor(body, ws))
+        if event is None:
+            log.warning("ignored an unknown button: %r", body.get("actions"))
+            return
+        await self._take(event, body)
+
+    async def on_shortcut(self, body: Payload, ws: Workspace) -> None:
+        event = payloads.shortcut_event(body, ws, self._actor(body, ws))
+        seen = SeenMessage(event.text, event.message.thread_id)
+        self.chat.messages.remember(ws, event.message.channel.id, event.message.id, seen)
+        await self._take(event, body)
+
+    async def on_home_opened(self, body: Payload, ws: Workspace) -> None:
+        if body["event"].get("tab", "home") != "home":
+            return
+        # Drawing the tab reads the database and calls Slack: after the acknowledgement.
+        self.spawn(self._publish_home(body, ws))
+
+    async def _publish_home(self, body: Payload, ws: Workspace) -> None:
+        member = await self.chat.member(self._actor(body, ws))
+        cards = await self.core.coop.commitments_of(member)
+        await ws.client.views_publish(user_id=member.id, view=home_view(cards, member.id))
+
+    # --- background work ----------------------------------------------------------------------
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -61,57 +110,13 @@ class SlackAdapter:
             log.error("Slack request failed", exc_info=task.exception())
 
     async def idle(self) -> None:
-        """Wait until every request taken so far is handled and its answers are sent."""
-        while self._tasks or not self.outbox.idle:
+        """Wait until every request taken so far is applied and its answers are sent."""
+        while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self.outbox.join()
+        await self.core.idle()
 
-    async def close(self, timeout: float = 10.0) -> None:
-        """Finish the requests in hand and their answers, for up to `timeout` seconds each."""
+    async def close(self, timeout: float = 5.0) -> None:
         if self._tasks:
             _, late = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in late:
                 task.cancel()
-        await self.outbox.close(timeout)
-
-    # --- handlers -----------------------------------------------------------------------------
-
-    async def _actor(self, body: Payload, ws: Workspace) -> MemberRef:
-        user_id, name = payloads.actor_of(body)
-        return await self.directory.member(ws, user_id, name)
-
-    async def _handle(self, event: Event, ws: Workspace, response_url: str | None = None) -> None:
-        chat = SlackChat(ws, self.outbox, self.directory, self.messages, event.actor, response_url)
-        await self.coop.handle(event, chat)
-
-    async def on_command(self, body: Payload, ws: Workspace) -> None:
-        event = payloads.command_event(body, ws, await self._actor(body, ws))
-        await self._handle(event, ws, body.get("response_url"))
-
-    async def on_reaction(self, body: Payload, ws: Workspace) -> None:
-        # Most reactions are not ours: skip them before any lookup or database write.
-        if canonical(payloads.reaction_name(str(body["event"]["reaction"]))) not in self._emoji:
-            return
-        event = payloads.reaction_event(body, ws, await self._actor(body, ws))
-        if event is not None:
-            await self._handle(event, ws)
-
-    async def on_button(self, body: Payload, ws: Workspace) -> None:
-        event = payloads.button_event(body, ws, await self._actor(body, ws))
-        if event is None:
-            log.warning("ignored an unknown button: %r", body.get("actions"))
-            return
-        await self._handle(event, ws, body.get("response_url"))
-
-    async def on_shortcut(self, body: Payload, ws: Workspace) -> None:
-        event = payloads.shortcut_event(body, ws, await self._actor(body, ws))
-        seen = SeenMessage(event.text, event.message.thread_id)
-        self.messages.remember(ws, event.message.channel.id, event.message.id, seen)
-        await self._handle(event, ws, body.get("response_url"))
-
-    async def on_home_opened(self, body: Payload, ws: Workspace) -> None:
-        if body["event"].get("tab", "home") != "home":
-            return
-        member = await self._actor(body, ws)
-        cards = await self.coop.commitments_of(member)
-        await ws.client.views_publish(user_id=member.id, view=home_view(cards, member.id))

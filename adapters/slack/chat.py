@@ -1,26 +1,55 @@
-"""The chat port over the Slack Web API, for the workspace and person of one request."""
+"""The chat port over the Slack Web API, for every workspace the bot serves.
+
+Every message the bot posts carries its delivery key in Slack's message metadata, so after a
+crash the dispatcher can ask Slack whether a post it was unsure of arrived (history with
+`include_all_metadata`) instead of posting it twice.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack.blocks import MESSAGE_TEXT_LIMIT, card_blocks, card_fallback, mrkdwn
 from adapters.slack.directory import Directory, Workspace
-from adapters.slack.outbox import Outbox
 from adapters.slack.payloads import unescape
+from adapters.slack.workspaces import Workspaces
 from bot.cards import Card
-from bot.refs import ChannelRef, MemberRef, MessageRef
+from bot.events import ReplyHandle
+from bot.ports import (
+    Delivery,
+    DeliveryError,
+    MessageText,
+    RateLimited,
+    Refused,
+    Unavailable,
+)
+from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
 
 log = logging.getLogger(__name__)
 
+PLATFORM = "slack"
+RESPONSE_URL = "response_url"
+# Slack lets a response_url answer for 30 minutes.
+RESPONSE_URL_LIFETIME = timedelta(minutes=30)
+METADATA_TYPE = "coopbot_delivery"
+# How far before the first attempt to look for it in the history (clocks differ).
+_CLOCK_SLACK = timedelta(minutes=5)
+_HISTORY_PAGES = 5
+
 # Errors meaning the bot cannot write in a channel (not invited, or a private channel).
 _NOT_IN_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
+# Errors that are Slack's trouble, not the request's: worth trying again.
+_SLACK_TROUBLE = {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
 @dataclass(frozen=True)
@@ -77,125 +106,202 @@ def _with_ts(messages: Any, ts: str) -> dict[str, Any] | None:
     return next((m for m in messages or () if m.get("ts") == ts), None)
 
 
+def retry_after(err: SlackApiError) -> float:
+    """The seconds a 429 answer asks to wait (1 when it does not say)."""
+    headers = getattr(err.response, "headers", None) or {}
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list | tuple) else value
+            try:
+                return max(0.0, float(raw))
+            except ValueError:
+                break
+    return 1.0
+
+
+def delivery_error(err: Exception) -> DeliveryError | None:
+    """What a failed Web API call means for the dispatcher; None for errors it knows not."""
+    if isinstance(err, SlackApiError):
+        status = getattr(err.response, "status_code", 200)
+        code = str(err.response.get("error") or "")
+        if status == 429 or code == "ratelimited":
+            return RateLimited(retry_after(err))
+        if status >= 500 or code in _SLACK_TROUBLE:
+            return Unavailable(f"Slack answered {status} {code}".strip())
+        return Refused(code or f"HTTP {status}")
+    if isinstance(err, aiohttp.ClientConnectorError):
+        # Nothing reached Slack, so trying again cannot duplicate anything.
+        return Unavailable(f"cannot reach Slack: {err}", maybe_sent=False)
+    if isinstance(err, aiohttp.ClientError | TimeoutError):
+        return Unavailable(f"no answer from Slack: {err!r}")
+    return None
+
+
+@contextlib.asynccontextmanager
+async def _sending() -> AsyncIterator[None]:
+    try:
+        yield
+    except (SlackApiError, aiohttp.ClientError, TimeoutError) as err:
+        translated = delivery_error(err)
+        if translated is None:
+            raise
+        raise translated from err
+
+
+def _metadata(d: Delivery) -> dict[str, Any]:
+    return {"event_type": METADATA_TYPE, "event_payload": {"key": d.key}}
+
+
 class SlackChat:
-    """Implements the core's chat port for one request in one workspace.
+    """Implements the core's chat port for every workspace in `workspaces`."""
 
-    `actor` and `response_url` are who made the request and where Slack takes replies to it:
-    private answers go there when the bot cannot post in the channel.
-    """
-
-    def __init__(
-        self,
-        ws: Workspace,
-        outbox: Outbox,
-        directory: Directory,
-        messages: Messages,
-        actor: MemberRef | None = None,
-        response_url: str | None = None,
-    ) -> None:
-        self.ws = ws
-        self.outbox = outbox
+    def __init__(self, workspaces: Workspaces, directory: Directory, messages: Messages) -> None:
+        self.workspaces = workspaces
         self.directory = directory
         self.messages = messages
-        self.actor = actor
-        self.response_url = response_url
 
-    def _queue(self, kind: str, where: str) -> tuple[str, str, str]:
-        # Posts, edits and private answers queue apart: a rate-limited edit must not hold up
-        # a new card (which the core waits for) or an answer. Order only matters within each.
-        return (self.ws.id, kind, where)
+    # --- reading ----------------------------------------------------------------------------
+
+    async def member(self, ref: MemberRef) -> MemberRef:
+        ws = await self.workspaces.reading(ref.community)
+        known = await self.directory.member(ws, ref.id, ref.name)
+        return known
+
+    async def read_message(self, message: MessageRef) -> MessageText | None:
+        ws = await self.workspaces.reading(message.channel.community)
+        seen = await self.messages.fetch(ws, message.channel.id, message.id)
+        return MessageText(unescape(seen.text), seen.thread_ts) if seen else None
+
+    # --- sending ----------------------------------------------------------------------------
 
     async def post_card(
-        self, channel: ChannelRef, card: Card, reply_to: MessageRef | None
+        self, d: Delivery, channel: ChannelRef, card: Card, reply_to: MessageRef | None
     ) -> MessageRef:
-        thread = None
-        if reply_to is not None:
-            known = self.messages.known(self.ws, reply_to.channel.id, reply_to.id)
-            thread = reply_to.thread_id or (known and known.thread_ts) or reply_to.id
-        client = self.ws.client
-
-        async def post() -> Any:
-            return await client.chat_postMessage(
-                channel=channel.id,
-                text=card_fallback(card),
-                blocks=card_blocks(card),
-                thread_ts=thread,
-            )
-
+        thread = (reply_to.thread_id or reply_to.id) if reply_to is not None else None
+        if d.recheck:
+            found = await self._find(channel.community, channel.id, thread, d)
+            if found is not None:
+                return MessageRef(channel, found, thread_id=thread)
+        client = await self.workspaces.sending(channel.community)
         try:
-            posted = await self.outbox.submit(self._queue("post", channel.id), post, paced=True)
-        except SlackApiError as err:
-            if err.response.get("error") in _NOT_IN_CHANNEL and self.actor is not None:
-                await self._tell_not_in_channel(card)
+            async with _sending():
+                posted = await client.chat_postMessage(
+                    channel=channel.id,
+                    text=card_fallback(card),
+                    blocks=card_blocks(card),
+                    thread_ts=thread,
+                    metadata=_metadata(d),
+                )
+        except Refused as err:
+            if str(err) in _NOT_IN_CHANNEL:
+                raise Refused(
+                    str(err),
+                    notice=f"#{card.number} is saved, but I can't post its card here because "
+                    "I'm not in this channel. Invite me with `/invite` and my name, or use a "
+                    "channel I'm in.",
+                ) from err
             raise
         return MessageRef(channel, str(posted["ts"]), thread_id=thread)
 
-    async def _tell_not_in_channel(self, card: Card) -> None:
-        assert self.actor is not None
-        text = (
-            f"#{card.number} is saved, but I can't post its card here because I'm not in this "
-            "channel. Invite me with `/invite` and my name, or use a channel I'm in."
-        )
-        try:
-            await self._reply_elsewhere(self.actor, text)
-        except Exception:
-            log.exception("could not tell %s that the card was not posted", self.actor.id)
-
-    async def update_card(self, message: MessageRef, card: Card) -> None:
-        client = self.ws.client
-
-        async def update() -> Any:
-            return await client.chat_update(
+    async def update_card(self, d: Delivery, message: MessageRef, card: Card) -> None:
+        client = await self.workspaces.sending(message.channel.community)
+        async with _sending():
+            await client.chat_update(
                 channel=message.channel.id,
                 ts=message.id,
                 text=card_fallback(card),
                 blocks=card_blocks(card),
             )
 
-        self.outbox.post_later(
-            self._queue("edit", message.channel.id),
-            update,
-            f"the card of #{card.number}",
-            replaces=("update", message.channel.id, message.id),
-        )
-
-    async def send_dm(self, to: MemberRef, text: str) -> None:
-        async def send() -> Any:
-            channel = await self.directory.dm_channel(self.ws, to.id)
-            return await self.ws.client.chat_postMessage(
-                channel=channel, text=mrkdwn(text, MESSAGE_TEXT_LIMIT)
+    async def send_dm(self, d: Delivery, to: MemberRef, text: str) -> str | None:
+        ws = await self.workspaces.reading(to.community)
+        async with _sending():
+            channel = await self.directory.dm_channel(ws, to.id)
+        if d.recheck:
+            found = await self._find(to.community, channel, None, d)
+            if found is not None:
+                return found
+        client = await self.workspaces.sending(to.community)
+        async with _sending():
+            posted = await client.chat_postMessage(
+                channel=channel, text=mrkdwn(text, MESSAGE_TEXT_LIMIT), metadata=_metadata(d)
             )
+        return str(posted["ts"])
 
-        self.outbox.post_later(self._queue("dm", to.id), send, f"a DM to {to.id}", paced=True)
-
-    async def reply_private(self, to: MemberRef, channel: ChannelRef, text: str) -> None:
-        async def send() -> Any:
-            try:
-                return await self.ws.client.chat_postEphemeral(
-                    channel=channel.id, user=to.id, text=mrkdwn(text, MESSAGE_TEXT_LIMIT)
-                )
-            except SlackApiError as err:
-                if err.response.get("error") not in _NOT_IN_CHANNEL:
-                    raise
-            return await self._reply_elsewhere(to, text)
-
-        queue = self._queue("private", channel.id)
-        self.outbox.post_later(queue, send, f"a private reply to {to.id}")
-
-    async def _reply_elsewhere(self, to: MemberRef, text: str) -> Any:
-        """Where the bot cannot post: through the request's response_url, else as a DM."""
+    async def reply_private(
+        self,
+        d: Delivery,
+        to: MemberRef,
+        channel: ChannelRef,
+        text: str,
+        reply: ReplyHandle | None,
+        first: bool,
+    ) -> None:
+        """An ephemeral message; where the bot cannot post, through the request's
+        response_url, else as a DM. (Slack has no way to look an ephemeral message up, so
+        one whose send was cut off by a crash is sent again.)"""
+        client = await self.workspaces.sending(to.community)
         shown = mrkdwn(text, MESSAGE_TEXT_LIMIT)
-        if self.response_url and self.actor is not None and to.id == self.actor.id:
-            webhook = AsyncWebhookClient(self.response_url, session=self.ws.client.session)
-            answer = await webhook.send(
-                text=shown, response_type="ephemeral", replace_original=False
-            )
+        try:
+            async with _sending():
+                await client.chat_postEphemeral(channel=channel.id, user=to.id, text=shown)
+            return
+        except Refused as err:
+            if str(err) not in _NOT_IN_CHANNEL:
+                raise
+        if reply is not None and reply.kind == RESPONSE_URL:
+            webhook = AsyncWebhookClient(reply.value, session=client.session)
+            async with _sending():
+                answer = await webhook.send(
+                    text=shown, response_type="ephemeral", replace_original=False
+                )
+            if answer.status_code == 429:
+                raise RateLimited(1.0)
+            if answer.status_code >= 500:
+                raise Unavailable(f"response_url answered {answer.status_code}")
             if answer.status_code != 200:
-                raise RuntimeError(f"response_url answered {answer.status_code} {answer.body}")
-            return answer
-        channel = await self.directory.dm_channel(self.ws, to.id)
-        return await self.ws.client.chat_postMessage(channel=channel, text=shown)
+                raise Refused(f"response_url answered {answer.status_code} {answer.body}")
+            return
+        await self.send_dm(d, to, text)
 
-    async def fetch_message_text(self, message: MessageRef) -> str | None:
-        seen = await self.messages.fetch(self.ws, message.channel.id, message.id)
-        return unescape(seen.text) if seen else None
+    async def ask_for_title(
+        self, d: Delivery, to: MemberRef, message: MessageRef, number: int, title: str
+    ) -> str | None:
+        text = f"I'm tracking a message as #{number} “{title}”. Rename it with /coop."
+        return await self.send_dm(d, to, text)
+
+    async def dismiss(
+        self, d: Delivery, to: MemberRef, channel: ChannelRef, reply: ReplyHandle
+    ) -> None:
+        """Slack leaves nothing open for an answer that never comes."""
+
+    async def _find(
+        self, community: CommunityRef, channel: str, thread: str | None, d: Delivery
+    ) -> str | None:
+        """The ts of the bot's message carrying `d.key` in `channel` (or `thread`), if any."""
+        ws = await self.workspaces.reading(community)
+        oldest = f"{(d.first_attempt_at - _CLOCK_SLACK).timestamp():.6f}"
+        cursor = None
+        for _ in range(_HISTORY_PAGES):
+            options: dict[str, Any] = {
+                "channel": channel,
+                "oldest": oldest,
+                "include_all_metadata": True,
+                "limit": 200,
+            }
+            if cursor:
+                options["cursor"] = cursor
+            async with _sending():
+                if thread is None:
+                    page = await ws.client.conversations_history(**options)
+                else:
+                    page = await ws.client.conversations_replies(ts=thread, **options)
+            for message in page.get("messages") or ():
+                payload = (message.get("metadata") or {}).get("event_payload") or {}
+                if payload.get("key") == d.key:
+                    log.info("%s had arrived in %s already; not sent again", d.key, channel)
+                    return str(message["ts"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None

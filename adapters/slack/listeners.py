@@ -1,4 +1,9 @@
-"""The bolt listeners: acknowledge at once, then hand the request to the adapter."""
+"""The bolt listeners: record the request, then acknowledge it.
+
+The app runs with `process_before_response`, so bolt answers Slack only when a listener
+returns, events included: nothing is acknowledged before it is recorded. Listeners only
+record (bounded by `delivery.ack_wait_seconds`); everything else happens afterwards.
+"""
 
 from __future__ import annotations
 
@@ -29,20 +34,20 @@ def register(
 
     @app.command(COMMAND)
     async def on_command(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await adapter.on_command(body, workspace_of(context))
         await ack()
-        adapter.spawn(adapter.on_command(body, workspace_of(context)))
 
     @app.action(BUTTON_ACTION)
     async def on_button(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await adapter.on_button(body, workspace_of(context))
         await ack()
-        adapter.spawn(adapter.on_button(body, workspace_of(context)))
 
     @app.shortcut(TRACK_SHORTCUT.callback_id)
     async def on_shortcut(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await adapter.on_shortcut(body, workspace_of(context))
         await ack()
-        adapter.spawn(adapter.on_shortcut(body, workspace_of(context)))
 
-    # Bolt acknowledges events itself before calling these.
+    # Bolt acknowledges events itself once these return.
     handlers = {
         "reaction_added": adapter.on_reaction,
         "reaction_removed": adapter.on_reaction,
@@ -61,7 +66,7 @@ def _event_listener(
 ) -> Callable[[dict[str, Any], AsyncBoltContext], Coroutine[Any, Any, None]]:
     # Bolt passes arguments by parameter name, so the listener takes only body and context.
     async def on_event(body: dict[str, Any], context: AsyncBoltContext) -> None:
-        adapter.spawn(handle(body, workspace_of(context)))
+        await handle(body, workspace_of(context))
 
     return on_event
 

@@ -1,0 +1,468 @@
+"""The one way out: delivers the outbox through each platform's chat port.
+
+Rows are claimed under a lease, each the oldest undelivered row of its lane, so a card's post
+and its edits, and everything for one person, arrive in order while other lanes go ahead.
+Cards are drawn as they are when sent. The result of a send is written fenced by owner and
+attempt: a process that lost its lease (paused, partitioned) writes nothing, and whoever took
+the row over asks the platform what arrived before sending again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot import failpoints
+from bot.cards import (
+    AskForTitle,
+    Card,
+    DirectMessage,
+    Dismiss,
+    Outgoing,
+    PostCard,
+    PrivateReply,
+    UpdateCard,
+    card_for,
+)
+from bot.clock import Clock
+from bot.errors import StoreUnavailable
+from bot.outbox import decode, notice
+from bot.pacing import Pacing
+from bot.ports import (
+    ChatPort,
+    Delivery,
+    RateLimited,
+    Refused,
+    Unavailable,
+    UnitOfWorkFactory,
+)
+from bot.queues import DeliveryKind, DeliveryState, NewDelivery, OutboxEntry
+from bot.refs import MessageRef
+
+log = logging.getLogger(__name__)
+
+# What reaches a person as a new message (and so is refused when they take none).
+_TO_PEOPLE = (DeliveryKind.DM, DeliveryKind.TITLE_PROMPT)
+_SHOWN_CARDS = 10_000
+
+
+@dataclass(frozen=True)
+class _Finish:
+    state: DeliveryState
+    message_id: str | None = None
+    error: str = ""
+    card_message: tuple[int, str] | None = None  # (action id, message id) of a posted card
+    notice: NewDelivery | None = None
+
+
+@dataclass(frozen=True)
+class _Release:
+    not_before: datetime
+    maybe_sent: bool
+    error: str = ""
+
+
+@dataclass
+class _Platform:
+    port: ChatPort
+    pacing: Pacing
+    flights: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+
+
+class Dispatcher:
+    """Claims due outbox rows, sends them through their platform's port, records the result.
+
+    `owner` names this process in leases; `lease` is how long a claim lasts without renewal
+    (renewed while a send is in flight); `poll` is how often to look for rows other
+    processes left. Time comes from `clock`, so tests move it by hand.
+    """
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        read_factory: UnitOfWorkFactory,
+        clock: Clock,
+        owner: str,
+        lease: float = 10.0,
+        poll: float = 1.0,
+        max_attempts: int = 12,
+    ) -> None:
+        self.uow_factory = uow_factory
+        self.read_factory = read_factory
+        self.clock = clock
+        self.owner = owner
+        self.lease = timedelta(seconds=lease)
+        self.poll = poll
+        self.max_attempts = max_attempts
+        self._platforms: dict[str, _Platform] = {}
+        self._next_slot: dict[Hashable, datetime] = {}
+        self._held_slot: dict[int, datetime] = {}
+        self._unreachable: dict[tuple[str, str], datetime] = {}
+        self._shown: OrderedDict[int, Card] = OrderedDict()
+        self._due: datetime | None = None
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._rounds = asyncio.Lock()
+
+    # --- wiring --------------------------------------------------------------------------
+
+    def attach(self, platform: str, port: ChatPort, pacing: Pacing) -> None:
+        """Deliver `platform`'s rows through `port`, paced by `pacing`."""
+        self._platforms[platform] = _Platform(port, pacing)
+        self.kick()
+
+    def detach(self, platform: str) -> None:
+        self._platforms.pop(platform, None)
+
+    @property
+    def platforms(self) -> list[str]:
+        return list(self._platforms)
+
+    def kick(self) -> None:
+        """Something was enqueued or finished: look for due rows now."""
+        if self._loop is not None:
+            self._wake.set()
+
+    def _bind(self) -> None:
+        # Events and locks belong to one event loop; tests run several loops in a row.
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._wake, self._rounds = loop, asyncio.Event(), asyncio.Lock()
+
+    # --- running -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Deliver until `stop()`; what is in flight then is left to `drain` or `flush`."""
+        self._bind()
+        self._stopping = False
+        beat = asyncio.create_task(self._heartbeat(), name="outbox-leases")
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                claimed = await self.round()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._pause(claimed))
+        finally:
+            beat.cancel()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.kick()
+
+    def _pause(self, claimed: int) -> float:
+        """Seconds until the next look: when the soonest row falls due, at most `poll`."""
+        if claimed:
+            return 0.0
+        if self._due is None:
+            return self.poll
+        due_in = (self._due - self.clock.now()).total_seconds()
+        # Due but not claimed: it waits behind a send in flight, whose end kicks us.
+        return self.poll if due_in <= 0 else min(self.poll, due_in)
+
+    async def round(self, only: Iterable[str] | None = None) -> int:
+        """Claim what is due for each platform (up to its free concurrency) and start sending."""
+        self._bind()
+        async with self._rounds:
+            names = [p for p in self._platforms if only is None or p in set(only)]
+            now = self.clock.now()
+            try:
+                self._due = await asyncio.to_thread(self._next_due, names)
+            except StoreUnavailable as err:
+                log.warning("cannot read the outbox (%s); trying again shortly", err)
+                return 0
+            if self._due is None or self._due > now:
+                return 0
+            started = 0
+            for name in names:
+                platform = self._platforms.get(name)
+                if platform is None:
+                    continue
+                free = platform.pacing.concurrency - len(platform.flights)
+                if free <= 0:
+                    continue
+                try:
+                    entries = await asyncio.to_thread(self._claim, name, free, now)
+                except StoreUnavailable as err:
+                    log.warning("cannot claim deliveries (%s); trying again shortly", err)
+                    continue
+                for entry in entries:
+                    task = asyncio.create_task(self._deliver(entry, platform))
+                    platform.flights[entry.id] = task
+                started += len(entries)
+            return started
+
+    async def drain(self, timeout: float | None = None, only: Iterable[str] | None = None) -> bool:
+        """Send everything due now and wait for it; False when `timeout` ran out first."""
+        names = list(only) if only is not None else None
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            started = await self.round(names)
+            flights = self._flights(names)
+            if not flights:
+                if started == 0:
+                    return True
+                continue
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return False
+            await asyncio.wait(flights, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+
+    async def settle(self, timeout: float | None = None) -> bool:
+        """Deliver until no row is left, waiting out pacing and retries, for at most `timeout`
+        seconds; False when rows are left (they go out on a later run)."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0 or not await self.drain(left):
+                return False
+            if self._due is None:
+                return True
+            wait = max(0.0, (self._due - self.clock.now()).total_seconds())
+            if deadline is not None and wait > deadline - loop.time():
+                return False
+            # Never sleep long: a row due later may become due sooner when another finishes.
+            await asyncio.sleep(min(wait, self.poll) or 0.01)
+
+    async def flush(self, timeout: float) -> bool:
+        """On the way out: send what falls due within `timeout` (paced posts too).
+
+        What is still in flight then is left as it is: its lease runs out and the next start
+        asks the platform about it before sending again.
+        """
+        done = await self.settle(timeout)
+        if not done:
+            log.warning(
+                "stopping with %d delivery(ies) in flight; the rest stays queued for the "
+                "next start",
+                self.in_flight,
+            )
+        return done
+
+    def _flights(self, only: list[str] | None) -> set[asyncio.Task[None]]:
+        return {
+            task
+            for name, platform in self._platforms.items()
+            if only is None or name in only
+            for task in platform.flights.values()
+        }
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(p.flights) for p in self._platforms.values())
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            ids = [i for p in self._platforms.values() for i in p.flights]
+            if ids:
+                try:
+                    await asyncio.to_thread(self._extend, ids)
+                except StoreUnavailable as err:
+                    log.warning("could not renew delivery leases: %s", err)
+
+    # --- one delivery --------------------------------------------------------------------
+
+    async def _deliver(self, entry: OutboxEntry, platform: _Platform) -> None:
+        try:
+            result = await self._attempt(entry, platform)
+            await self._record(entry, result)
+        except Exception:
+            log.exception("delivery %d (%s) failed unexpectedly", entry.id, entry.kind.value)
+        finally:
+            platform.flights.pop(entry.id, None)
+            self.kick()
+
+    async def _attempt(self, entry: OutboxEntry, platform: _Platform) -> _Finish | _Release:
+        now = self.clock.now()
+        if entry.expires_at is not None and now >= entry.expires_at:
+            return _Finish(DeliveryState.EXPIRED, error="too late: the platform no longer takes it")
+        if entry.attempt > self.max_attempts:
+            return _Finish(DeliveryState.FAILED, error=f"gave up after {entry.attempt - 1} tries")
+        out = decode(entry.payload)
+        if self._refuses(entry, out, now):
+            return _Finish(DeliveryState.FAILED, error="the recipient refused messages recently")
+        card, card_message = None, None
+        if entry.kind in (DeliveryKind.CARD_POST, DeliveryKind.CARD_EDIT):
+            assert entry.action_id is not None
+            drawn = await asyncio.to_thread(self._draw, entry.action_id)
+            if drawn is None:
+                return _Finish(DeliveryState.SKIPPED, error="the action is gone")
+            card, card_message = drawn
+            if entry.kind is DeliveryKind.CARD_EDIT:
+                if card_message is None:
+                    return _Finish(DeliveryState.SKIPPED, error="the card was never posted")
+                if not entry.recheck and self._shown.get(entry.action_id) == card:
+                    return _Finish(DeliveryState.SKIPPED, error="nothing new to show")
+        bucket = platform.pacing.bucket(entry)
+        if bucket is not None:
+            slot = self._slot(entry.id, bucket[0], bucket[1], now)
+            if slot > now:
+                return _Release(slot, entry.recheck)
+        delivery = Delivery(entry.key, entry.recheck, entry.first_attempt_at)
+        await failpoints.reached(failpoints.OUTBOX_BEFORE_SEND, entry.kind.value)
+        try:
+            result = await self._send(entry, out, (card, card_message), platform.port, delivery)
+        except RateLimited as err:
+            until = now + timedelta(seconds=err.retry_after)
+            if bucket is not None:
+                self._next_slot[bucket[0]] = max(self._next_slot.get(bucket[0], now), until)
+            log.info("delivery %d rate limited; again in %.1f s", entry.id, err.retry_after)
+            return _Release(until, entry.recheck, str(err))
+        except Unavailable as err:
+            again = now + self._backoff(entry.attempt)
+            log.warning("delivery %d failed for now (%s); trying again", entry.id, err)
+            return _Release(again, entry.recheck or err.maybe_sent, str(err))
+        except Refused as err:
+            if err.unreachable:
+                pause = timedelta(seconds=platform.pacing.unreachable_pause)
+                self._unreachable[(entry.platform, entry.target)] = now + pause
+            log.info("delivery %d refused: %s", entry.id, err)
+            told = notice(out.cause, err.notice) if err.notice and out.cause else None
+            return _Finish(DeliveryState.FAILED, error=str(err), notice=told)
+        except Exception as err:
+            # Unknown: it may have reached the platform, so check there before sending again.
+            log.exception("delivery %d failed", entry.id)
+            return _Release(now + self._backoff(entry.attempt), True, repr(err))
+        await failpoints.reached(failpoints.OUTBOX_AFTER_SEND, entry.kind.value)
+        if card is not None and entry.action_id is not None:
+            self._remember(entry.action_id, card)
+        return result
+
+    async def _send(
+        self,
+        entry: OutboxEntry,
+        out: Outgoing,
+        drawn: tuple[Card | None, str | None],
+        port: ChatPort,
+        d: Delivery,
+    ) -> _Finish:
+        effect, (card, card_message) = out.effect, drawn
+        sent = DeliveryState.SENT
+        if isinstance(effect, PostCard):
+            assert card is not None and entry.action_id is not None
+            posted = await port.post_card(d, effect.channel, card, effect.reply_to)
+            return _Finish(sent, posted.id, card_message=(entry.action_id, posted.id))
+        if isinstance(effect, UpdateCard):
+            assert card is not None and card_message is not None
+            await port.update_card(d, MessageRef(effect.channel, card_message), card)
+            return _Finish(sent, card_message)
+        if isinstance(effect, DirectMessage):
+            return _Finish(sent, await port.send_dm(d, effect.to, effect.text))
+        if isinstance(effect, PrivateReply):
+            await port.reply_private(
+                d, effect.to, effect.channel, effect.text, out.reply, out.first
+            )
+            return _Finish(sent)
+        if isinstance(effect, AskForTitle):
+            asked = await port.ask_for_title(
+                d, effect.to, effect.message, effect.number, effect.title
+            )
+            return _Finish(sent, asked)
+        assert isinstance(effect, Dismiss) and out.reply is not None
+        await port.dismiss(d, effect.to, effect.channel, out.reply)
+        return _Finish(sent)
+
+    def _refuses(self, entry: OutboxEntry, out: Outgoing, now: datetime) -> bool:
+        """Whether the recipient refused a message lately, so this one would be refused too."""
+        to_person = entry.kind in _TO_PEOPLE or (
+            entry.kind is DeliveryKind.REPLY and out.reply is None
+        )
+        until = self._unreachable.get((entry.platform, entry.target))
+        if until is not None and until <= now:
+            del self._unreachable[(entry.platform, entry.target)]
+            return False
+        return to_person and until is not None
+
+    def _slot(self, entry_id: int, bucket: Hashable, interval: float, now: datetime) -> datetime:
+        """When `entry_id` may go in `bucket`: now, or a later slot kept for it."""
+        held = self._held_slot.pop(entry_id, None)
+        if held is not None and held <= now:
+            return now
+        slot = max(now, self._next_slot.get(bucket, now))
+        self._next_slot[bucket] = slot + timedelta(seconds=interval)
+        if slot > now:
+            self._held_slot[entry_id] = slot
+        return slot
+
+    def _remember(self, action_id: int, card: Card) -> None:
+        self._shown[action_id] = card
+        self._shown.move_to_end(action_id)
+        while len(self._shown) > _SHOWN_CARDS:
+            self._shown.popitem(last=False)
+
+    @staticmethod
+    def _backoff(attempt: int) -> timedelta:
+        return timedelta(seconds=min(300, 2 ** min(attempt, 9)))
+
+    async def _record(self, entry: OutboxEntry, result: _Finish | _Release) -> None:
+        """Write the result, waiting out a busy database while the lease still holds."""
+        give_up = asyncio.get_running_loop().time() + self.lease.total_seconds()
+        delay = 0.2
+        while True:
+            try:
+                kept = await asyncio.to_thread(self._write, entry, result)
+                break
+            except StoreUnavailable as err:
+                if asyncio.get_running_loop().time() > give_up:
+                    log.error(
+                        "could not record delivery %d (%s); it will be checked", entry.id, err
+                    )
+                    return
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 2)
+        if not kept:
+            log.warning(
+                "delivery %d: this process lost its lease; another one has taken it over",
+                entry.id,
+            )
+
+    # --- database (worker threads) ------------------------------------------------------
+
+    def _next_due(self, platforms: list[str]) -> datetime | None:
+        if not platforms:
+            return None
+        with self.read_factory() as uow:
+            return uow.outbox.next_due(platforms)
+
+    def _claim(self, platform: str, limit: int, now: datetime) -> list[OutboxEntry]:
+        with self.uow_factory() as uow:
+            entries = uow.outbox.claim(platform, self.owner, now, now + self.lease, limit)
+            uow.commit()
+            return entries
+
+    def _extend(self, ids: list[int]) -> None:
+        with self.uow_factory() as uow:
+            uow.outbox.extend(ids, self.owner, self.clock.now() + self.lease)
+            uow.commit()
+
+    def _draw(self, action_id: int) -> tuple[Card, str | None] | None:
+        with self.read_factory() as uow:
+            action = uow.action_by_id(action_id)
+            return (card_for(action), action.card_message_id) if action else None
+
+    def _write(self, entry: OutboxEntry, result: _Finish | _Release) -> bool:
+        now = self.clock.now()
+        with self.uow_factory() as uow:
+            if isinstance(result, _Release):
+                kept = uow.outbox.release(
+                    entry, self.owner, result.not_before, result.maybe_sent, result.error
+                )
+            else:
+                kept = uow.outbox.finish(
+                    entry, self.owner, result.state, now, result.message_id, result.error
+                )
+                if kept and result.card_message is not None:
+                    uow.set_card_message(*result.card_message)
+                if kept and result.notice is not None:
+                    uow.outbox.enqueue([result.notice], now)
+            if kept:
+                uow.commit()
+            return kept

@@ -1,0 +1,349 @@
+"""The inbox and outbox tables: recording, claiming under a lease, and fenced results.
+
+A claim is one statement (PostgreSQL adds `FOR UPDATE SKIP LOCKED`, SQLite's write lock does
+the same job), and every later write names the owner and attempt it was claimed with, so a
+process whose lease ran out can no longer change the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, or_, select, type_coerce, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Select
+from sqlmodel import Session
+
+from bot import codec
+from bot.queues import (
+    ACTIVE_STATES,
+    DeliveryKind,
+    DeliveryRecord,
+    DeliveryState,
+    InboxEntry,
+    InboxState,
+    NewDelivery,
+    OutboxEntry,
+)
+from storage.tables import InboxRow, OutboxRow, UTCDateTime
+
+_inbox = InboxRow.__table__  # type: ignore[attr-defined]
+_outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+_ACTIVE = [s.value for s in ACTIVE_STATES]
+
+
+def _insert(session: Session) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _locking(session: Session, query: Select[Any]) -> Select[Any]:
+    """Rows another transaction is claiming are skipped rather than waited for."""
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+class SqlInbox:
+    """Inbound events: recorded once per key, applied by whoever holds them."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def record(
+        self,
+        entries: Sequence[tuple[str, str, str, datetime]],
+        owner: str,
+        lease_until: datetime,
+    ) -> list[int | None]:
+        """Insert (key, platform, payload, received_at) rows held by `owner`; the id of each,
+        or None for a key recorded before (a retried delivery)."""
+        ids: list[int | None] = []
+        for key, platform, payload, received_at in entries:
+            stmt = (
+                _insert(self.session)(_inbox)
+                .values(
+                    key=key,
+                    platform=platform,
+                    payload=payload,
+                    state=InboxState.APPLYING.value,
+                    owner=owner,
+                    attempts=1,
+                    lease_until=lease_until,
+                    received_at=received_at,
+                    error="",
+                )
+                .on_conflict_do_nothing()
+                .returning(_inbox.c.id)
+            )
+            ids.append(self.session.execute(stmt).scalar())
+        return ids
+
+    def claim(
+        self,
+        platforms: Iterable[str],
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+    ) -> list[InboxEntry]:
+        """Take over recorded events whose holder's lease ran out, oldest first."""
+        pick = _locking(
+            self.session,
+            select(_inbox.c.id)
+            .where(
+                _inbox.c.state == InboxState.APPLYING.value,
+                _inbox.c.lease_until < now,
+                _inbox.c.platform.in_(list(platforms)),
+            )
+            .order_by(_inbox.c.id)
+            .limit(limit),
+        )
+        stmt = (
+            update(_inbox)
+            .where(_inbox.c.id.in_(pick.scalar_subquery()))
+            .values(owner=owner, attempts=_inbox.c.attempts + 1, lease_until=lease_until)
+            .returning(
+                _inbox.c.id,
+                _inbox.c.key,
+                _inbox.c.payload,
+                _inbox.c.received_at,
+                _inbox.c.attempts,
+            )
+        )
+        rows = self.session.execute(stmt).all()
+        return sorted(
+            (
+                InboxEntry(r.id, r.key, codec.loads(r.payload), r.received_at, r.attempts)
+                for r in rows
+            ),
+            key=lambda e: e.id,
+        )
+
+    def settle(
+        self, entry: InboxEntry, owner: str, state: InboxState, now: datetime, error: str = ""
+    ) -> bool:
+        """Mark `entry` applied or failed; False when its lease was lost to another process."""
+        stmt = (
+            update(_inbox)
+            .where(
+                _inbox.c.id == entry.id,
+                _inbox.c.owner == owner,
+                _inbox.c.attempts == entry.attempt,
+                _inbox.c.state == InboxState.APPLYING.value,
+            )
+            .values(state=state.value, applied_at=now, lease_until=None, error=error[:2000])
+            .returning(_inbox.c.id)
+        )
+        return self.session.execute(stmt).first() is not None
+
+    def extend(self, ids: Sequence[int], owner: str, lease_until: datetime) -> None:
+        if ids:
+            self.session.execute(
+                update(_inbox)
+                .where(_inbox.c.id.in_(list(ids)), _inbox.c.owner == owner)
+                .where(_inbox.c.state == InboxState.APPLYING.value)
+                .values(lease_until=lease_until)
+            )
+
+    def unsettled(self) -> int:
+        """Recorded events not applied yet (for tests, health checks and shutdown logs)."""
+        query = select(func.count()).where(_inbox.c.state == InboxState.APPLYING.value)
+        return int(self.session.execute(query).scalar_one())
+
+
+class SqlOutbox:
+    """Outgoing messages: enqueued with their change, claimed lane by lane, fenced results."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def enqueue(self, deliveries: Iterable[NewDelivery], now: datetime) -> None:
+        for d in deliveries:
+            values = {
+                "platform": d.platform,
+                "community": d.community,
+                "kind": d.kind.value,
+                "lane": d.lane,
+                "target": d.target[:64],
+                "action_id": d.action_id,
+                "payload": d.payload,
+                "state": DeliveryState.PENDING.value,
+                "attempts": 0,
+                "maybe_sent": False,
+                "not_before": now,
+                "created_at": now,
+                "expires_at": d.expires_at,
+                "error": "",
+                "coalesce_key": d.coalesce_key,
+            }
+            stmt = _insert(self.session)(_outbox).values(**values)
+            if d.coalesce_key is not None:
+                # A pending edit of this card already exists: it will draw the latest state.
+                stmt = stmt.on_conflict_do_nothing()
+            self.session.execute(stmt)
+
+    def claim(
+        self, platform: str, owner: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxEntry]:
+        """Claim up to `limit` due rows, each the oldest undelivered row of its lane.
+
+        A row still `sending` after its lease ran out is taken over too, marked for a check
+        against the platform first: its earlier attempt may have been delivered.
+        """
+        older = _outbox.alias("older")
+        behind_another = exists().where(
+            older.c.lane == _outbox.c.lane,
+            older.c.state.in_(_ACTIVE),
+            older.c.id < _outbox.c.id,
+        )
+        due = or_(
+            and_(_outbox.c.state == DeliveryState.PENDING.value, _outbox.c.not_before <= now),
+            and_(_outbox.c.state == DeliveryState.SENDING.value, _outbox.c.lease_until < now),
+        )
+        pick = _locking(
+            self.session,
+            select(_outbox.c.id)
+            .where(_outbox.c.platform == platform, _outbox.c.state.in_(_ACTIVE), due)
+            .where(~behind_another)
+            .order_by(_outbox.c.id)
+            .limit(limit),
+        )
+        stmt = (
+            update(_outbox)
+            .where(_outbox.c.id.in_(pick.scalar_subquery()))
+            .values(
+                state=DeliveryState.SENDING.value,
+                owner=owner,
+                attempts=_outbox.c.attempts + 1,
+                lease_until=lease_until,
+                coalesce_key=None,
+                first_attempt_at=func.coalesce(_outbox.c.first_attempt_at, now),
+                # Evaluated on the row as it was: an expired `sending` may have gone out.
+                maybe_sent=case(
+                    (_outbox.c.state == DeliveryState.SENDING.value, True),
+                    else_=_outbox.c.maybe_sent,
+                ),
+            )
+            .returning(*_outbox.c)
+        )
+        rows = self.session.execute(stmt).all()
+        return sorted((_entry(r) for r in rows), key=lambda e: e.id)
+
+    def next_due(self, platforms: Iterable[str]) -> datetime | None:
+        """When the soonest row of `platforms` becomes due (or its lease runs out)."""
+        soonest = func.min(
+            case(
+                (_outbox.c.state == DeliveryState.PENDING.value, _outbox.c.not_before),
+                else_=_outbox.c.lease_until,
+            )
+        )
+        query = select(type_coerce(soonest, UTCDateTime())).where(
+            _outbox.c.platform.in_(list(platforms)), _outbox.c.state.in_(_ACTIVE)
+        )
+        value: datetime | None = self.session.execute(query).scalar()
+        return value
+
+    def _fenced(self, entry: OutboxEntry, owner: str, **values: Any) -> bool:
+        stmt = (
+            update(_outbox)
+            .where(
+                _outbox.c.id == entry.id,
+                _outbox.c.owner == owner,
+                _outbox.c.attempts == entry.attempt,
+                _outbox.c.state == DeliveryState.SENDING.value,
+            )
+            .values(**values)
+            .returning(_outbox.c.id)
+        )
+        return self.session.execute(stmt).first() is not None
+
+    def finish(
+        self,
+        entry: OutboxEntry,
+        owner: str,
+        state: DeliveryState,
+        now: datetime,
+        message_id: str | None = None,
+        error: str = "",
+    ) -> bool:
+        """Record how `entry` ended; False when the lease was lost (nothing is written)."""
+        return self._fenced(
+            entry,
+            owner,
+            state=state.value,
+            sent_at=now if state is DeliveryState.SENT else None,
+            lease_until=None,
+            message_id=message_id[:64] if message_id else None,
+            error=error[:2000],
+        )
+
+    def release(
+        self,
+        entry: OutboxEntry,
+        owner: str,
+        not_before: datetime,
+        maybe_sent: bool,
+        error: str = "",
+    ) -> bool:
+        """Put `entry` back to try again at `not_before`; False when the lease was lost."""
+        return self._fenced(
+            entry,
+            owner,
+            state=DeliveryState.PENDING.value,
+            not_before=not_before,
+            lease_until=None,
+            maybe_sent=maybe_sent,
+            error=error[:2000],
+        )
+
+    def extend(self, ids: Sequence[int], owner: str, lease_until: datetime) -> None:
+        if ids:
+            self.session.execute(
+                update(_outbox)
+                .where(_outbox.c.id.in_(list(ids)), _outbox.c.owner == owner)
+                .where(_outbox.c.state == DeliveryState.SENDING.value)
+                .values(lease_until=lease_until)
+            )
+
+    def records(self) -> Iterator[DeliveryRecord]:
+        rows = self.session.execute(select(_outbox).order_by(_outbox.c.id))
+        for r in rows:
+            yield DeliveryRecord(
+                id=r.id,
+                platform=r.platform,
+                community=r.community,
+                kind=r.kind,
+                recipient=r.target,
+                state=r.state,
+                created_at=r.created_at,
+                sent_at=r.sent_at,
+                attempts=r.attempts,
+                message_id=r.message_id,
+                error=r.error,
+            )
+
+    def count(self, *states: DeliveryState) -> int:
+        query = select(func.count()).select_from(_outbox)
+        if states:
+            query = query.where(_outbox.c.state.in_([s.value for s in states]))
+        return int(self.session.execute(query).scalar_one())
+
+
+def _entry(r: Any) -> OutboxEntry:
+    return OutboxEntry(
+        id=r.id,
+        platform=r.platform,
+        community=r.community,
+        kind=DeliveryKind(r.kind),
+        lane=r.lane,
+        target=r.target,
+        payload=r.payload,
+        action_id=r.action_id,
+        attempt=r.attempts,
+        recheck=bool(r.maybe_sent),
+        created_at=r.created_at,
+        first_attempt_at=r.first_attempt_at,
+        expires_at=r.expires_at,
+    )
