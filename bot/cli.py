@@ -21,8 +21,15 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply database migrations")
-    export = sub.add_parser("export", help="write every action with its commitments")
+    export = sub.add_parser(
+        "export", help="write every action with its commitments, and every delivery"
+    )
     export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument(
+        "--deliveries",
+        action="store_true",
+        help="with --format csv: the deliveries instead of the actions (JSON has both)",
+    )
     export.add_argument("--output", type=Path, help="file to write (default: standard output)")
     slack = sub.add_parser("slack", help="Slack helpers")
     slack_sub = slack.add_subparsers(dest="slack_command", required=True)
@@ -54,13 +61,18 @@ def _platform_helper(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(settings: Settings, fmt: str, output: Path | None) -> int:
+def _export(settings: Settings, fmt: str, deliveries: bool, output: Path | None) -> int:
     from bot import export
     from bot.wiring import build_core
 
     core = build_core(settings)
     with core.uow() as uow:
-        text = export.to_json(uow.export()) if fmt == "json" else export.to_csv(uow.export())
+        if fmt == "json":
+            text = export.to_json(uow.export(), uow.outbox.records())
+        elif deliveries:
+            text = export.deliveries_csv(uow.outbox.records())
+        else:
+            text = export.to_csv(uow.export())
     if output:
         output.write_text(text, encoding="utf-8")
     else:
@@ -85,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in ("slack", "discord"):
         return _platform_helper(settings, args)
-    return _export(settings, args.format, args.output)
+    return _export(settings, args.format, args.deliveries, args.output)
 
 
 if __name__ == "__main__":

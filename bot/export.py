@@ -1,4 +1,5 @@
-"""`coopbot export`: every action with its commitments, as JSON or CSV."""
+"""`coopbot export`: every action with its commitments, and every delivery the bot made or
+is about to make, as JSON or CSV."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.ports import ExportRow
+from bot.queues import DeliveryRecord
 
+DELIVERY_COLUMNS = (
+    "id", "platform", "community", "kind", "recipient", "state", "created", "sent", "attempts",
+    "message_id", "error",
+)  # fmt: skip
 CSV_COLUMNS = (
     "community", "id", "kind", "title", "channel", "creator", "state", "need", "due",
     "created_at", "member", "status", "via", "at",
@@ -46,8 +52,37 @@ def action_record(row: ExportRow) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def to_json(rows: Iterable[ExportRow]) -> str:
-    return json.dumps({"actions": [action_record(r) for r in rows]}, indent=2, ensure_ascii=False)
+def delivery_record(d: DeliveryRecord) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "platform": d.platform,
+        "community": d.community,
+        "kind": d.kind,
+        "recipient": d.recipient,
+        "state": d.state,
+        "created": iso(d.created_at),
+        "sent": iso(d.sent_at),
+        "attempts": d.attempts,
+        "message_id": d.message_id,
+        "error": d.error,
+    }
+
+
+def to_json(rows: Iterable[ExportRow], deliveries: Iterable[DeliveryRecord] = ()) -> str:
+    document = {
+        "actions": [action_record(r) for r in rows],
+        "deliveries": [delivery_record(d) for d in deliveries],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def deliveries_csv(deliveries: Iterable[DeliveryRecord]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=DELIVERY_COLUMNS)
+    writer.writeheader()
+    for d in deliveries:
+        writer.writerow(delivery_record(d))
+    return buffer.getvalue()
 
 
 def to_csv(rows: Iterable[ExportRow]) -> str:

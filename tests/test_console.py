@@ -151,6 +151,29 @@ def test_csv_export_has_one_row_per_commitment(tmp_path: Path) -> None:
     assert [r.split(",")[1] + r.split(",")[10] for r in rows[1:]] == ["1b", "1c", "2"]
 
 
+def test_export_lists_every_delivery_as_json_and_csv(tmp_path: Path) -> None:
+    db = tmp_path / "coop.db"
+    coopbot(["run"], db, "a: /coop task One need:1\nb: /coop join #1\nc: /coop join #1\n")
+    result = coopbot(["export"], db)
+    deliveries = json.loads(result.stdout)["deliveries"]
+    assert [(d["kind"], d["recipient"], d["state"]) for d in deliveries] == [
+        ("card_post", "general", "sent"),
+        ("card_edit", "general", "sent"),
+        ("reply", "b", "sent"),
+        ("card_edit", "general", "sent"),
+        ("reply", "c", "sent"),
+    ]
+    first = deliveries[0]
+    assert first["attempts"] == 1 and first["message_id"] == "m1" and first["error"] == ""
+    assert first["created"].endswith("Z") and first["sent"] >= first["created"]
+    csv_rows = coopbot(["export", "--format", "csv", "--deliveries"], db).stdout.splitlines()
+    assert (
+        csv_rows[0]
+        == "id,platform,community,kind,recipient,state,created,sent,attempts,message_id,error"
+    )
+    assert [r.split(",")[3] for r in csv_rows[1:]] == [d["kind"] for d in deliveries]
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [

@@ -685,6 +685,9 @@ class FakeDiscord:
     asking for members, presences or message content. ``interaction_deadline``: an initial
     interaction response later than this many seconds after the dispatch gets 404 "Unknown
     interaction" (10062) as on Discord (None disables); follow-ups work for ``token_ttl`` s.
+    ``nonce_window``: a message posted with ``enforce_nonce`` and the nonce of one the bot
+    posted in the channel less than this many seconds ago returns that one instead (Discord
+    says "a few minutes"); nonces are not kept beyond that, nor returned when reading.
     """
 
     def __init__(
@@ -698,6 +701,7 @@ class FakeDiscord:
         reject_privileged_intents: bool = False,
         interaction_deadline: float | None = 3.0,
         token_ttl: float = 15 * 60,
+        nonce_window: float = 120.0,
     ) -> None:
         self.application_id = application_id
         self.bot_user: JSON = {
@@ -711,6 +715,7 @@ class FakeDiscord:
         self.reject_privileged_intents = reject_privileged_intents
         self.interaction_deadline = interaction_deadline
         self.token_ttl = token_ttl
+        self.nonce_window = nonce_window
 
         self._lock = threading.RLock()
         self._waiters = _Waiters(self._lock)
@@ -726,6 +731,7 @@ class FakeDiscord:
         self._reactors: dict[tuple[int, int], dict[str, set[int]]] = {}
         self._interactions: dict[str, _Interaction] = {}
         self._commands: dict[int | None, list[JSON]] = {}
+        self._nonces: dict[tuple[int, str], tuple[float, int]] = {}  # -> (posted at, id)
 
         self._identifies: list[JSON] = []
         self._resumes: list[JSON] = []
@@ -1735,10 +1741,13 @@ class FakeDiscord:
         _validate_message(body, req.files, creating=True)
         nonce = body.get("nonce")
         if nonce is not None and body.get("enforce_nonce"):
-            for old in self._messages.get(cid, {}).values():
-                if old.get("nonce") == nonce and old["author"]["id"] == self.bot_user["id"]:
-                    return self._render(old)
+            posted_at, old_id = self._nonces.get((cid, str(nonce)), (float("-inf"), 0))
+            old = self._messages.get(cid, {}).get(old_id)
+            if old is not None and time.monotonic() - posted_at < self.nonce_window:
+                return {**self._render(old), "nonce": nonce}
         msg = self._new_message(cid, body, req.files, flags=int(body.get("flags") or 0) & ~64)
+        if nonce is not None:
+            self._nonces[(cid, str(nonce))] = (time.monotonic(), int(msg["id"]))
         ref = body.get("message_reference")
         if ref:
             msg["message_reference"] = {"type": 0, "channel_id": str(cid), **ref}
@@ -1748,7 +1757,7 @@ class FakeDiscord:
             msg["type"] = 19
         self._store_message(cid, msg)
         chan["last_message_id"] = msg["id"]
-        return self._render(msg)
+        return {**self._render(msg), **({"nonce": nonce} if nonce is not None else {})}
 
     def _get_message(self, match: re.Match[str], _req: _Req) -> JSON:
         return self._render(self._stored(match))
@@ -2021,8 +2030,6 @@ class FakeDiscord:
             flags=flags,
         )
         msg["tts"] = bool(body.get("tts"))
-        if body.get("nonce") is not None:
-            msg["nonce"] = body["nonce"]
         msg["attachments"] = [_attachment(f, channel_id) for f in files]
         return msg
 

@@ -117,6 +117,7 @@ class FakeSlack:
         self._cond = threading.Condition(threading.RLock())
         self._calls: list[Call] = []
         self._rate_limits: dict[str, deque[int]] = {}
+        self._storms: dict[str, tuple[int, int, float | None, int]] = {}
         self._failures: dict[str, deque[str]] = {}
         self._delays: dict[str, float] = {}
         self._overrides: dict[str, Responder] = {}
@@ -293,6 +294,18 @@ class FakeSlack:
         with self._cond:
             self._rate_limits.setdefault(method, deque()).extend([int(retry_after)] * times)
 
+    def rate_limit_every(
+        self, method: str, every: int, retry_after: int, seconds: float | None = None
+    ) -> None:
+        """Answer every `every`-th call to ``method`` with 429 and Retry-After, for `seconds`
+        from now (None: from now on); 0 for `every` stops it."""
+        until = None if seconds is None else time.monotonic() + seconds
+        with self._cond:
+            if every:
+                self._storms[method] = (every, int(retry_after), until, 0)
+            else:
+                self._storms.pop(method, None)
+
     def fail_next(self, method: str, error: str = "channel_not_found", times: int = 1) -> None:
         """Answer the next ``times`` calls to ``method`` with ``{ok: false, error}``."""
         with self._cond:
@@ -387,7 +400,8 @@ class FakeSlack:
         return next((m for m in self._messages.get(channel, []) if m["ts"] == ts), None)
 
     def _next_ts(self) -> str:
-        self._last_ts += _TS_STEP_MICROS
+        # Like Slack's: the time of posting, unique and increasing.
+        self._last_ts = max(self._last_ts + _TS_STEP_MICROS, int(time.time() * 1_000_000))
         return f"{self._last_ts // 1_000_000}.{self._last_ts % 1_000_000:06d}"
 
     # ------------------------------------------------------------------ Web API
@@ -412,6 +426,15 @@ class FakeSlack:
         if limits:
             retry_after = limits.popleft()
             return 429, _error("ratelimited"), {"Retry-After": str(retry_after)}
+        storm = self._storms.get(method)
+        if storm is not None:
+            every, retry_after, until, seen = storm
+            if until is not None and time.monotonic() > until:
+                del self._storms[method]
+            else:
+                self._storms[method] = (every, retry_after, until, seen + 1)
+                if (seen + 1) % every == 0:
+                    return 429, _error("ratelimited"), {"Retry-After": str(retry_after)}
         failures = self._failures.get(method)
         if failures:
             return 200, _error(failures.popleft()), {}
