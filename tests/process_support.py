@@ -1,0 +1,162 @@
+"""A real `coopbot run` in a subprocess, against the local fakes, for tests that stop or kill
+it: its log is read as it is written, and waits are on what it logs, never on the clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.fakes.slack import FakeSlack, sign
+from tests.slack_support import SIGNING_SECRET, http_body
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class BotProcess:
+    """`coopbot run` with `env` on top of a clean environment; its log goes to a file."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], name: str = "bot") -> None:
+        self.env = env
+        self.log_path = tmp_path / f"{name}.log"
+        self.cwd = tmp_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._offset = 0
+
+    def start(self, **extra: str) -> BotProcess:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_"))}
+        environ = {k: v for k, v in environ.items() if not k.startswith("COOPBOT_")}
+        environ |= {"PYTHONPATH": str(REPO), "COOPBOT_LOG_LEVEL": "INFO"} | self.env | extra
+        # Each run appends: what a killed run logged stays readable after the restart.
+        self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"],
+            env=environ,
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log(self) -> str:
+        """What the current run has logged so far."""
+        with self.log_path.open("rb") as f:
+            f.seek(self._offset)
+            return f.read().decode(errors="replace")
+
+    def wait_for_log(self, pattern: str, count: int = 1, timeout: float = 30.0) -> list[str]:
+        """Wait until the current run logged `pattern` (a regex) `count` times."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.findall(pattern, self.log())
+            if len(found) >= count:
+                return found
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"coopbot exited ({self.proc.returncode}):\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{pattern!r} x{count} not logged in {timeout}s:\n{self.log()}"
+                )
+            time.sleep(0.02)
+
+    async def await_log(self, pattern: str, count: int = 1, timeout: float = 30.0) -> list[str]:
+        return await asyncio.to_thread(self.wait_for_log, pattern, count, timeout)
+
+    def signal(self, sig: signal.Signals) -> None:
+        os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup of any kind, like a power cut or the OOM killer."""
+        self.signal(signal.SIGKILL)
+        self.wait(10)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@contextmanager
+def bot_process(tmp_path: Path, env: dict[str, str], name: str = "bot") -> Iterator[BotProcess]:
+    bot = BotProcess(tmp_path, env, name)
+    try:
+        yield bot
+    finally:
+        bot.stop()
+
+
+def slack_http_env(slack: FakeSlack, database_url: str, **settings: str) -> dict[str, str]:
+    """Settings for serving one workspace over HTTP on a free port, against `slack`."""
+    return {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "COOPBOT_DATABASE_URL": database_url,
+        "COOPBOT_SLACK__MODE": "http",
+        "COOPBOT_SLACK__HTTP_HOST": "127.0.0.1",
+        "COOPBOT_SLACK__HTTP_PORT": "0",
+        "COOPBOT_SLACK__API_BASE_URL": slack.base_url,
+        # A killed process's work is taken over after this long.
+        "COOPBOT_DELIVERY__LEASE_SECONDS": "2",
+        "COOPBOT_DELIVERY__POLL_SECONDS": "0.2",
+    } | settings
+
+
+def slack_port(bot: BotProcess) -> int:
+    [port] = bot.wait_for_log(r"serving /slack/events on port (\d+)")
+    return int(port)
+
+
+async def post_signed(
+    session: aiohttp.ClientSession, port: int, kind: str, payload: dict[str, Any]
+) -> int | None:
+    """Send one signed Slack request; its HTTP status, or None when it was not answered."""
+    body, content_type = http_body(kind, payload)
+    headers = {**sign(SIGNING_SECRET, body), "Content-Type": content_type}
+    try:
+        url = f"http://127.0.0.1:{port}/slack/events"
+        async with session.post(url, data=body.encode(), headers=headers) as answer:
+            await answer.read()
+            return answer.status
+    except (aiohttp.ClientError, OSError):
+        return None
+
+
+def exported(database_url: str, tmp_path: Path) -> dict[str, Any]:
+    """`coopbot export` of the database, as a real operator would run it."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("COOPBOT_")}
+    environ |= {"COOPBOT_DATABASE_URL": database_url, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "export"],
+        env=environ,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
