@@ -58,6 +58,7 @@ class _Finish:
     error: str = ""
     card_message: tuple[int, str] | None = None  # (action id, message id) of a posted card
     notice: NewDelivery | None = None
+    tried: bool = True  # a send was made (not: expired, skipped, refused beforehand)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class _Release:
     not_before: datetime
     maybe_sent: bool
     error: str = ""
+    tried: bool = True  # a send was made (not: only waiting for its turn)
 
 
 @dataclass
@@ -100,8 +102,11 @@ class Dispatcher:
         self.poll = poll
         self.max_attempts = max_attempts
         self._platforms: dict[str, _Platform] = {}
+        # Pacing: the next free place in each bucket's line, the places rows wait with, and
+        # when each bucket may send next (after the last send, or a rate limit).
         self._next_slot: dict[Hashable, datetime] = {}
         self._held_slot: dict[int, datetime] = {}
+        self._earliest: dict[Hashable, datetime] = {}
         self._unreachable: dict[tuple[str, str], datetime] = {}
         self._shown: OrderedDict[int, Card] = OrderedDict()
         self._due: datetime | None = None
@@ -283,29 +288,34 @@ class Dispatcher:
     async def _attempt(self, entry: OutboxEntry, platform: _Platform) -> _Finish | _Release:
         now = self.clock.now()
         if entry.expires_at is not None and now >= entry.expires_at:
-            return _Finish(DeliveryState.EXPIRED, error="too late: the platform no longer takes it")
-        if entry.attempt > self.max_attempts:
-            return _Finish(DeliveryState.FAILED, error=f"gave up after {entry.attempt - 1} tries")
+            return _Finish(DeliveryState.EXPIRED, error="too late to answer", tried=False)
+        if entry.tries >= self.max_attempts:
+            return _Finish(
+                DeliveryState.FAILED, error=f"gave up after {entry.tries} tries", tried=False
+            )
         out = decode(entry.payload)
         if self._refuses(entry, out, now):
-            return _Finish(DeliveryState.FAILED, error="the recipient refused messages recently")
+            refused = "the recipient refused messages recently"
+            return _Finish(DeliveryState.FAILED, error=refused, tried=False)
         card, card_message = None, None
         if entry.kind in (DeliveryKind.CARD_POST, DeliveryKind.CARD_EDIT):
             assert entry.action_id is not None
             drawn = await asyncio.to_thread(self._draw, entry.action_id)
             if drawn is None:
-                return _Finish(DeliveryState.SKIPPED, error="the action is gone")
+                return _Finish(DeliveryState.SKIPPED, error="the action is gone", tried=False)
             card, card_message = drawn
             if entry.kind is DeliveryKind.CARD_EDIT:
                 if card_message is None:
-                    return _Finish(DeliveryState.SKIPPED, error="the card was never posted")
+                    skip = "the card was never posted"
+                    return _Finish(DeliveryState.SKIPPED, error=skip, tried=False)
                 if not entry.recheck and self._shown.get(entry.action_id) == card:
-                    return _Finish(DeliveryState.SKIPPED, error="nothing new to show")
+                    skip = "nothing new to show"
+                    return _Finish(DeliveryState.SKIPPED, error=skip, tried=False)
         bucket = platform.pacing.bucket(entry)
         if bucket is not None:
             slot = self._slot(entry.id, bucket[0], bucket[1], now)
             if slot > now:
-                return _Release(slot, entry.recheck)
+                return _Release(slot, entry.recheck, tried=False)
         delivery = Delivery(entry.key, entry.recheck, entry.first_attempt_at)
         await failpoints.reached(failpoints.OUTBOX_BEFORE_SEND, entry.kind.value)
         try:
@@ -313,11 +323,11 @@ class Dispatcher:
         except RateLimited as err:
             until = now + timedelta(seconds=err.retry_after)
             if bucket is not None:
-                self._next_slot[bucket[0]] = max(self._next_slot.get(bucket[0], now), until)
+                self._pause_bucket(bucket[0], until)
             log.info("delivery %d rate limited; again in %.1f s", entry.id, err.retry_after)
             return _Release(until, entry.recheck, str(err))
         except Unavailable as err:
-            again = now + self._backoff(entry.attempt)
+            again = now + self._backoff(entry.tries + 1)
             log.warning("delivery %d failed for now (%s); trying again", entry.id, err)
             return _Release(again, entry.recheck or err.maybe_sent, str(err))
         except Refused as err:
@@ -330,7 +340,7 @@ class Dispatcher:
         except Exception as err:
             # Unknown: it may have reached the platform, so check there before sending again.
             log.exception("delivery %d failed", entry.id)
-            return _Release(now + self._backoff(entry.attempt), True, repr(err))
+            return _Release(now + self._backoff(entry.tries + 1), True, repr(err))
         await failpoints.reached(failpoints.OUTBOX_AFTER_SEND, entry.kind.value)
         if card is not None and entry.action_id is not None:
             self._remember(entry.action_id, card)
@@ -382,15 +392,30 @@ class Dispatcher:
         return to_person and until is not None
 
     def _slot(self, entry_id: int, bucket: Hashable, interval: float, now: datetime) -> datetime:
-        """When `entry_id` may go in `bucket`: now, or a later slot kept for it."""
-        held = self._held_slot.pop(entry_id, None)
-        if held is not None and held <= now:
+        """When `entry_id` may go in `bucket`: now, or the later time to come back at.
+
+        A bucket lets one message go per `interval`, and none while a rate limit lasts;
+        those that must wait keep their place in line.
+        """
+        step = timedelta(seconds=interval)
+        earliest = self._earliest.get(bucket, now)
+        place = self._held_slot.pop(entry_id, None)
+        if place is None:
+            place = max(now, self._next_slot.get(bucket, now))
+            self._next_slot[bucket] = place + step
+        if max(place, earliest) <= now:
+            self._earliest[bucket] = now + step
             return now
-        slot = max(now, self._next_slot.get(bucket, now))
-        self._next_slot[bucket] = slot + timedelta(seconds=interval)
-        if slot > now:
-            self._held_slot[entry_id] = slot
-        return slot
+        self._held_slot[entry_id] = max(place, earliest)
+        return self._held_slot[entry_id]
+
+    def _pause_bucket(self, bucket: Hashable, until: datetime) -> None:
+        self._earliest[bucket] = max(self._earliest.get(bucket, until), until)
+        if len(self._earliest) > _SHOWN_CARDS:  # forget buckets nobody waits on
+            now = self.clock.now()
+            for stale in [b for b, t in self._earliest.items() if t < now]:
+                del self._earliest[stale]
+                self._next_slot.pop(stale, None)
 
     def _remember(self, action_id: int, card: Card) -> None:
         self._shown[action_id] = card
@@ -453,11 +478,22 @@ class Dispatcher:
         with self.uow_factory() as uow:
             if isinstance(result, _Release):
                 kept = uow.outbox.release(
-                    entry, self.owner, result.not_before, result.maybe_sent, result.error
+                    entry,
+                    self.owner,
+                    result.not_before,
+                    result.maybe_sent,
+                    result.error,
+                    result.tried,
                 )
             else:
                 kept = uow.outbox.finish(
-                    entry, self.owner, result.state, now, result.message_id, result.error
+                    entry,
+                    self.owner,
+                    result.state,
+                    now,
+                    result.message_id,
+                    result.error,
+                    result.tried,
                 )
                 if kept and result.card_message is not None:
                     uow.set_card_message(*result.card_message)

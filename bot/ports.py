@@ -182,6 +182,7 @@ class OutboxStore(Protocol):
         now: datetime,
         message_id: str | None = None,
         error: str = "",
+        tried: bool = True,
     ) -> bool: ...
 
     def release(
@@ -191,6 +192,7 @@ class OutboxStore(Protocol):
         not_before: datetime,
         maybe_sent: bool,
         error: str = "",
+        tried: bool = True,
     ) -> bool: ...
 
     def extend(self, ids: Sequence[int], owner: str, lease_until: datetime) -> None: ...

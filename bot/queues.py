@@ -70,7 +70,8 @@ class NewDelivery:
 
 @dataclass(frozen=True)
 class OutboxEntry:
-    """A claimed delivery. `recheck` means an earlier attempt may have reached the platform."""
+    """A claimed delivery: `claim` numbers this claim (results are fenced by it), `tries` is
+    how many sends were tried before, and `recheck` means one of them may have arrived."""
 
     id: int
     platform: str
@@ -80,7 +81,8 @@ class OutboxEntry:
     target: str
     payload: str
     action_id: int | None
-    attempt: int
+    claim: int
+    tries: int
     recheck: bool
     created_at: datetime
     first_attempt_at: datetime

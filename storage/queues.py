@@ -170,6 +170,7 @@ class SqlOutbox:
                 "action_id": d.action_id,
                 "payload": d.payload,
                 "state": DeliveryState.PENDING.value,
+                "claims": 0,
                 "attempts": 0,
                 "maybe_sent": False,
                 "not_before": now,
@@ -192,21 +193,16 @@ class SqlOutbox:
         A row still `sending` after its lease ran out is taken over too, marked for a check
         against the platform first: its earlier attempt may have been delivered.
         """
-        older = _outbox.alias("older")
-        behind_another = exists().where(
-            older.c.lane == _outbox.c.lane,
-            older.c.state.in_(_ACTIVE),
-            older.c.id < _outbox.c.id,
-        )
         due = or_(
             and_(_outbox.c.state == DeliveryState.PENDING.value, _outbox.c.not_before <= now),
             and_(_outbox.c.state == DeliveryState.SENDING.value, _outbox.c.lease_until < now),
         )
+        was_sending = _outbox.c.state == DeliveryState.SENDING.value
         pick = _locking(
             self.session,
             select(_outbox.c.id)
             .where(_outbox.c.platform == platform, _outbox.c.state.in_(_ACTIVE), due)
-            .where(~behind_another)
+            .where(~_behind_another())
             .order_by(_outbox.c.id)
             .limit(limit),
         )
@@ -216,15 +212,14 @@ class SqlOutbox:
             .values(
                 state=DeliveryState.SENDING.value,
                 owner=owner,
-                attempts=_outbox.c.attempts + 1,
+                claims=_outbox.c.claims + 1,
                 lease_until=lease_until,
                 coalesce_key=None,
                 first_attempt_at=func.coalesce(_outbox.c.first_attempt_at, now),
-                # Evaluated on the row as it was: an expired `sending` may have gone out.
-                maybe_sent=case(
-                    (_outbox.c.state == DeliveryState.SENDING.value, True),
-                    else_=_outbox.c.maybe_sent,
-                ),
+                # Evaluated on the row as it was: an expired `sending` was a send cut off,
+                # which may have gone out.
+                attempts=_outbox.c.attempts + case((was_sending, 1), else_=0),
+                maybe_sent=case((was_sending, True), else_=_outbox.c.maybe_sent),
             )
             .returning(*_outbox.c)
         )
@@ -232,7 +227,8 @@ class SqlOutbox:
         return sorted((_entry(r) for r in rows), key=lambda e: e.id)
 
     def next_due(self, platforms: Iterable[str]) -> datetime | None:
-        """When the soonest row of `platforms` becomes due (or its lease runs out)."""
+        """When the soonest row of `platforms` that heads its lane becomes due (or its lease
+        runs out); rows behind another wait for it, not for the clock."""
         soonest = func.min(
             case(
                 (_outbox.c.state == DeliveryState.PENDING.value, _outbox.c.not_before),
@@ -240,7 +236,9 @@ class SqlOutbox:
             )
         )
         query = select(type_coerce(soonest, UTCDateTime())).where(
-            _outbox.c.platform.in_(list(platforms)), _outbox.c.state.in_(_ACTIVE)
+            _outbox.c.platform.in_(list(platforms)),
+            _outbox.c.state.in_(_ACTIVE),
+            ~_behind_another(),
         )
         value: datetime | None = self.session.execute(query).scalar()
         return value
@@ -251,7 +249,7 @@ class SqlOutbox:
             .where(
                 _outbox.c.id == entry.id,
                 _outbox.c.owner == owner,
-                _outbox.c.attempts == entry.attempt,
+                _outbox.c.claims == entry.claim,
                 _outbox.c.state == DeliveryState.SENDING.value,
             )
             .values(**values)
@@ -267,11 +265,14 @@ class SqlOutbox:
         now: datetime,
         message_id: str | None = None,
         error: str = "",
+        tried: bool = True,
     ) -> bool:
-        """Record how `entry` ended; False when the lease was lost (nothing is written)."""
+        """Record how `entry` ended (`tried`: a send was made); False when the lease was
+        lost, and nothing is written."""
         return self._fenced(
             entry,
             owner,
+            attempts=_outbox.c.attempts + int(tried),
             state=state.value,
             sent_at=now if state is DeliveryState.SENT else None,
             lease_until=None,
@@ -286,11 +287,14 @@ class SqlOutbox:
         not_before: datetime,
         maybe_sent: bool,
         error: str = "",
+        tried: bool = True,
     ) -> bool:
-        """Put `entry` back to try again at `not_before`; False when the lease was lost."""
+        """Put `entry` back to try again at `not_before` (`tried`: after a send that did not
+        succeed; not when it only waits its turn); False when the lease was lost."""
         return self._fenced(
             entry,
             owner,
+            attempts=_outbox.c.attempts + int(tried),
             state=DeliveryState.PENDING.value,
             not_before=not_before,
             lease_until=None,
@@ -331,6 +335,16 @@ class SqlOutbox:
         return int(self.session.execute(query).scalar_one())
 
 
+def _behind_another() -> Any:
+    """The row is not the oldest undelivered one of its lane."""
+    older = _outbox.alias("older")
+    return exists().where(
+        older.c.lane == _outbox.c.lane,
+        older.c.state.in_(_ACTIVE),
+        older.c.id < _outbox.c.id,
+    )
+
+
 def _entry(r: Any) -> OutboxEntry:
     return OutboxEntry(
         id=r.id,
@@ -341,7 +355,8 @@ def _entry(r: Any) -> OutboxEntry:
         target=r.target,
         payload=r.payload,
         action_id=r.action_id,
-        attempt=r.attempts,
+        claim=r.claims,
+        tries=r.attempts,
         recheck=bool(r.maybe_sent),
         created_at=r.created_at,
         first_attempt_at=r.first_attempt_at,

@@ -139,6 +139,8 @@ class OutboxRow(SQLModel, table=True):
 
     Rows of one `lane` go out in `id` order. `coalesce_key` is set only while a card edit is
     pending, so a card has at most one edit waiting. `message_id` is the platform's id.
+    `claims` numbers each claim, for fencing; `attempts` counts sends tried (a wait for
+    pacing is no attempt; a send cut off by a crash is one).
     """
 
     __tablename__ = "outbox"
@@ -159,6 +161,8 @@ class OutboxRow(SQLModel, table=True):
     action_id: int | None = Field(default=None, foreign_key="action.id")
     payload: str = Field(sa_column=Column(Text, nullable=False))
     state: str = Field(max_length=12)
+    # Claims fence writes (each claim is a new number); attempts count sends tried.
+    claims: int = 0
     attempts: int = 0
     maybe_sent: bool = False
     owner: str | None = Field(default=None, max_length=80)

@@ -145,7 +145,7 @@ def test_a_failure_that_may_have_reached_the_platform_is_checked_then_given_up(
         bot.clock.advance(timedelta(minutes=10))
         bot.deliver()
     assert [d.recheck for d in chat.deliveries] == [False, True, True]
-    assert record(bot) == [("card_post", "failed", 4, None)]
+    assert record(bot) == [("card_post", "failed", 3, None)]
 
 
 def test_someone_who_refused_a_dm_gets_none_for_a_while(sqlite_url: str) -> None:
@@ -178,7 +178,7 @@ def test_an_answer_too_late_for_its_handle_is_dropped(sqlite_url: str) -> None:
     event = CommandInvoked(bot.member("bob"), bot.channel(), "list")
     bot.clock.advance(timedelta(minutes=16))  # as if the process were down all that time
     assert bot.handle(event, reply=handle) == []
-    assert record(bot) == [("reply", "expired", 1, None)]
+    assert record(bot) == [("reply", "expired", 0, None)]
 
 
 def test_a_refusal_with_a_notice_is_told_to_whoever_caused_it(sqlite_url: str) -> None:

@@ -126,13 +126,14 @@ def test_a_row_taken_over_after_its_lease_is_rechecked_and_its_old_owner_fenced(
     with SqlUnitOfWork(engine) as uow:
         [first] = uow.outbox.claim("slack", "a", NOW, NOW + LEASE, 10)
         uow.commit()
-    assert (first.attempt, first.recheck, first.first_attempt_at) == (1, False, NOW)
+    assert (first.claim, first.tries, first.recheck, first.first_attempt_at) == (1, 0, False, NOW)
     later = NOW + 2 * LEASE
     with SqlUnitOfWork(engine) as uow:
         assert uow.outbox.claim("slack", "b", NOW + LEASE / 2, later, 10) == []
         [again] = uow.outbox.claim("slack", "b", later, later + LEASE, 10)
         uow.commit()
-    assert (again.attempt, again.recheck, again.first_attempt_at) == (2, True, NOW)
+    # The first send was cut off: it counts as a try, and may have arrived.
+    assert (again.claim, again.tries, again.recheck, again.first_attempt_at) == (2, 1, True, NOW)
     with SqlUnitOfWork(engine) as uow:
         assert not uow.outbox.finish(first, "a", DeliveryState.SENT, later, "dup")
         assert not uow.outbox.release(first, "a", later, False)
@@ -156,11 +157,16 @@ def test_a_released_row_waits_until_its_time(database_url: str) -> None:
         assert uow.outbox.release(entry, "a", NOW + timedelta(seconds=2), True, "429")
         uow.commit()
     with SqlUnitOfWork(engine) as uow:
+        [waits] = uow.outbox.claim("slack", "a", NOW + timedelta(seconds=2), NOW + LEASE, 10)
+        # Only waiting for its turn (pacing) is no try.
+        assert uow.outbox.release(waits, "a", NOW + timedelta(seconds=2), True, tried=False)
+        uow.commit()
+    with SqlUnitOfWork(engine) as uow:
         assert uow.outbox.next_due(["slack"]) == NOW + timedelta(seconds=2)
         assert uow.outbox.next_due(["discord"]) is None
         assert uow.outbox.claim("slack", "a", NOW + timedelta(seconds=1), NOW + LEASE, 10) == []
         [again] = uow.outbox.claim("slack", "a", NOW + timedelta(seconds=2), NOW + LEASE, 10)
-    assert again.recheck is True and again.attempt == 2
+    assert (again.recheck, again.claim, again.tries) == (True, 3, 1)
 
 
 def test_concurrent_claimers_take_each_row_once_and_keep_lane_order(database_url: str) -> None:

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("action_id", sa.Integer(), nullable=True),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("state", sa.String(length=12), nullable=False),
+        sa.Column("claims", sa.Integer(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("maybe_sent", sa.Boolean(), nullable=False),
         sa.Column("owner", sa.String(length=80), nullable=True),
