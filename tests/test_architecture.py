@@ -47,3 +47,17 @@ def test_importing_every_core_module_loads_no_platform_library() -> None:
     )
     assert out.stdout.strip() == "[]"
     assert len(modules) > 10
+
+
+def test_no_adapter_paces_or_retries_sends_itself() -> None:
+    """Pacing and retrying are the dispatcher's (bot/dispatcher.py, bot/pacing.py): an adapter
+    that sleeps is keeping a retry queue or a pace of its own."""
+    sleeps: dict[str, list[int]] = {}
+    for path in (ROOT / "adapters").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            called = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            if called and node.func.attr == "sleep":  # type: ignore[attr-defined]
+                sleeps.setdefault(str(path.relative_to(ROOT)), []).append(node.lineno)
+    assert sleeps == {}
+    assert not (ROOT / "adapters/slack/outbox.py").exists()
+    assert not (ROOT / "adapters/discord/delivery.py").exists()

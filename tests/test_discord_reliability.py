@@ -15,7 +15,7 @@ import discord.http
 import pytest
 
 from adapters.discord import running
-from bot import wiring
+from bot import pacing, wiring
 from bot.clock import ManualClock
 from bot.config import ConfigError, Secrets, load_settings
 from bot.events import CommandInvoked
@@ -44,7 +44,14 @@ from tests.discord_support import (
     statuses,
     unreact,
 )
-from tests.fakes.discord import APPLICATION_ID, FakeDiscord, component_interaction
+from tests.fakes.discord import (
+    APPLICATION_ID,
+    FakeDiscord,
+    component_interaction,
+    make_user,
+    member_payload,
+    reaction_add,
+)
 from tests.harness import START
 
 CALLBACK = r"/interactions/\d+/[^/]+/callback"
@@ -263,6 +270,71 @@ def test_closed_dms_are_not_retried_so_refusals_do_not_pile_up(tmp_path: Path) -
         assert statuses(core, 1) == {"bob": "withdrawn", "carol": "committed"}
         [refused] = fake.calls_to("POST", r"/users/@me/channels")  # the second was not tried
         assert (refused.status, refused.json) == (403, {"recipient_id": ID["carol"]})
+
+
+def test_a_promotion_dm_and_the_cancellation_after_it_arrive_in_that_order(
+    tmp_path: Path,
+) -> None:
+    with new_fake() as fake:
+        core = new_core(database(tmp_path), fake)
+        handled = Handled(core)
+
+        async def scenario() -> None:
+            async with running_bot(core):
+                card = await new_task(fake, handled, "Drive the van")  # nobody in yet
+                await interact(fake, slash("alice", "task", title="Bake a cake"))
+                await interact(fake, slash("bob", "join", id=1))
+                await interact(fake, slash("carol", "join", id=2))
+                await handled.wait(4)
+                # #1 takes one person: carol's ✋ puts her on its waitlist, told by DM.
+                action = action_of(core, 1)
+                action.need = 1
+                with core.uow() as uow:
+                    uow.save_action(action)
+                    uow.commit()
+                await fake.dispatch_async(
+                    "MESSAGE_REACTION_ADD", react("carol", int(card["id"]), "✋")
+                )
+                await handled.wait(5)
+                # Discord is slow to take the next DM; the one after it is ready at once.
+                fake.delay("POST", DM_MESSAGES, 1.0, times=1)
+                await interact(fake, slash("bob", "leave", id=1))  # carol is promoted on #1
+                await interact(fake, slash("alice", "cancel", id=2))  # carol is told of #2
+                await handled.wait(7)
+
+        run(scenario)
+        dm_channel = fake.dm_channel_id(ID["carol"])
+        assert dm_channel is not None
+        told = [m["content"] for m in fake.messages(dm_channel)]
+        assert len(told) == 3, told
+        assert "on the waitlist" in told[0]
+        assert "a spot opened on #1" in told[1] and "#2 “Bake a cake” was cancelled" in told[2]
+
+
+def test_a_hundred_reactions_in_a_second_give_a_handful_of_card_edits(tmp_path: Path) -> None:
+    people = [make_user(1500000000000000100 + i, f"person{i}") for i in range(100)]
+    with new_fake() as fake:
+        core = new_core(database(tmp_path), fake)
+        handled = Handled(core)
+
+        async def scenario() -> None:
+            async with running_bot(core, edit_interval=pacing.DISCORD.edit_interval):
+                card = await new_task(fake, handled)
+                began = time.monotonic()
+                for person in people:
+                    joined = reaction_add(
+                        int(person["id"]), CHANNEL_ID, int(card["id"]), GUILD_ID, "✋",
+                        member=member_payload(person),
+                    )  # fmt: skip
+                    await fake.dispatch_async("MESSAGE_REACTION_ADD", joined)
+                assert time.monotonic() - began < 1.0
+                await handled.wait(101)
+
+        run(scenario)
+        edits = [c for c in fake.calls_to("PATCH", rf"{MESSAGES}/\d+") if c.status == 200]
+        assert 1 <= len(edits) <= 4, len(edits)
+        assert "**100 in**" in edits[-1].json["embeds"][0]["description"]
+        assert len(action_of(core, 1).commitments) == 100
 
 
 def modal_submit(

@@ -23,9 +23,11 @@ from adapters.slack.blocks import (
 from adapters.slack.chat import delivery_error
 from adapters.slack.modes import plan
 from adapters.slack.payloads import reaction_name
+from adapters.slack.workspaces import Workspaces
 from bot.cards import Button, Card, Person
 from bot.config import ConfigError, Secrets, SlackSettings
 from bot.ports import RateLimited, Refused, Unavailable
+from bot.refs import CommunityRef
 from tests.fakes.slack import FakeSlack
 from tests.slack_support import add_people, make_core, started
 
@@ -104,6 +106,21 @@ class Limited(SlackApiError):
             {"status_code": 429, "headers": {"Retry-After": retry_after}, "get": lambda *_: None},
         )()
         super().__init__("ratelimited", response)
+
+
+def test_the_client_that_sends_retries_nothing_the_one_that_reads_does() -> None:
+    async def clients() -> tuple[Any, Any]:
+        async with aiohttp.ClientSession() as session:
+            workspaces = Workspaces("http://127.0.0.1:9/api/", session, 2, "xoxb-1")
+            team = CommunityRef("slack", "T1")
+            return await workspaces.sending(team), (await workspaces.reading(team)).client
+
+    sender, reader = asyncio.run(clients())
+    assert sender.retry_handlers == [] and sender.token == "xoxb-1"
+    assert {type(h).__name__ for h in reader.retry_handlers} == {
+        "AsyncConnectionErrorRetryHandler",
+        "AsyncRateLimitErrorRetryHandler",
+    }
 
 
 def test_web_api_failures_tell_the_dispatcher_what_to_do() -> None:
