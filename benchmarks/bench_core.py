@@ -3,8 +3,9 @@
 Run by hand from the repository root:
 `python -m benchmarks.bench_core [--postgres URL] [--tasks 200] [--people 20]`.
 Each task is created by a command, then `people` members join it (the later ones go on the
-waitlist) and one withdraws, which promotes someone: the whole path an adapter drives,
-including the transaction, the audit log and the card update, with a chat that only counts.
+waitlist) and one withdraws, which promotes someone: the whole path an adapter drives, the
+event recorded in the inbox, then applied in one transaction with the audit log and the
+outbox rows for what it says. The outbox is delivered afterwards to a chat that only counts.
 """
 
 from __future__ import annotations
@@ -17,10 +18,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from bot.app import Coop
 from bot.cards import Card
-from bot.clock import ManualClock
-from bot.events import CommandInvoked
+from bot.clock import ManualClock, SystemClock
+from bot.dispatcher import Dispatcher
+from bot.events import CommandInvoked, Inbound, ReplyHandle
+from bot.inbox import Inbox
+from bot.pacing import Pacing
+from bot.ports import Delivery, MessageText
 from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
 from bot.usecases import Preferences
 from storage.db import make_engine
@@ -36,31 +43,77 @@ class CountingChat:
     def __init__(self) -> None:
         self.sent = 0
 
-    async def post_card(self, channel: ChannelRef, card: Card, reply_to: MessageRef | None):
+    async def member(self, ref: MemberRef) -> MemberRef:
+        return ref
+
+    async def read_message(self, message: MessageRef) -> MessageText | None:
+        return None
+
+    async def post_card(
+        self, d: Delivery, channel: ChannelRef, card: Card, reply_to: MessageRef | None
+    ) -> MessageRef:
         self.sent += 1
         return MessageRef(channel, f"m{self.sent}")
 
-    async def update_card(self, message: MessageRef, card: Card) -> None:
+    async def update_card(self, d: Delivery, message: MessageRef, card: Card) -> None:
         self.sent += 1
 
-    async def send_dm(self, to: MemberRef, text: str) -> None:
+    async def send_dm(self, d: Delivery, to: MemberRef, text: str) -> str | None:
         self.sent += 1
-
-    async def reply_private(self, to: MemberRef, channel: ChannelRef, text: str) -> None:
-        self.sent += 1
-
-    async def fetch_message_text(self, message: MessageRef) -> str | None:
         return None
 
+    async def reply_private(
+        self,
+        d: Delivery,
+        to: MemberRef,
+        channel: ChannelRef,
+        text: str,
+        reply: ReplyHandle | None,
+        first: bool,
+    ) -> None:
+        self.sent += 1
 
-async def drive(coop: Coop, tasks: int, people: int) -> list[float]:
+    async def ask_for_title(
+        self, d: Delivery, to: MemberRef, message: MessageRef, number: int, title: str
+    ) -> str | None:
+        self.sent += 1
+        return None
+
+    async def dismiss(
+        self, d: Delivery, to: MemberRef, channel: ChannelRef, reply: ReplyHandle
+    ) -> None:
+        self.sent += 1
+
+
+def build(url: str) -> tuple[Inbox, Dispatcher, CountingChat]:
+    """The core's inbox and dispatcher on `url`, delivering to a counting chat."""
+    engine = make_engine(url)
+    read = make_engine(url, read_only=True)
+    upgrade(engine)
+    clock = ManualClock(datetime(2026, 11, 27, 10, tzinfo=UTC))
+
+    def uow() -> SqlUnitOfWork:
+        return SqlUnitOfWork(engine)
+
+    def reader() -> SqlUnitOfWork:
+        return SqlUnitOfWork(read)
+
+    coop = Coop(uow, clock, Preferences(), reader, SystemClock())
     chat = CountingChat()
+    coop.attach(TEAM.platform, chat)
+    inbox = Inbox(coop, uow, SystemClock(), "bench")
+    dispatcher = Dispatcher(uow, reader, SystemClock(), "bench")
+    dispatcher.attach(TEAM.platform, chat, Pacing())
+    return inbox, dispatcher, chat
+
+
+async def drive(inbox: Inbox, tasks: int, people: int) -> list[float]:
     channel = ChannelRef(TEAM, "general")
     latencies: list[float] = []
 
     async def say(who: str, text: str) -> None:
         start = time.perf_counter()
-        await coop.handle(CommandInvoked(MemberRef(TEAM, who, who), channel, text), chat)
+        await inbox.handle(Inbound(CommandInvoked(MemberRef(TEAM, who, who), channel, text)))
         latencies.append(time.perf_counter() - start)
 
     for n in range(1, tasks + 1):
@@ -72,18 +125,19 @@ async def drive(coop: Coop, tasks: int, people: int) -> list[float]:
 
 
 def bench(url: str, tasks: int, people: int) -> None:
-    engine = make_engine(url)
-    upgrade(engine)
-    clock = ManualClock(datetime(2026, 11, 27, 10, tzinfo=UTC))
-    coop = Coop(lambda: SqlUnitOfWork(engine), clock, Preferences())
+    inbox, dispatcher, chat = build(url)
     start = time.perf_counter()
-    latencies = asyncio.run(drive(coop, tasks, people))
+    latencies = asyncio.run(drive(inbox, tasks, people))
     elapsed = time.perf_counter() - start
     ms = sorted(x * 1000 for x in latencies)
+    started = time.perf_counter()
+    asyncio.run(dispatcher.drain())
+    delivered = time.perf_counter() - started
     print(
-        f"{engine.dialect.name:10} {len(ms):6} commands  {len(ms) / elapsed:7.0f}/s  "
+        f"{make_url(url).get_backend_name():10} {len(ms):6} commands  {len(ms) / elapsed:7.0f}/s  "
         f"median {statistics.median(ms):5.1f} ms  p95 {ms[int(len(ms) * 0.95)]:5.1f} ms  "
-        f"max {ms[-1]:6.1f} ms"
+        f"max {ms[-1]:6.1f} ms;  {chat.sent} deliveries in {delivered:5.2f} s "
+        f"({chat.sent / delivered:5.0f}/s)"
     )
 
 

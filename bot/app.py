@@ -18,6 +18,7 @@ from bot.outbox import deliveries
 from bot.ports import ChatPort, MessageText, UnitOfWorkFactory
 from bot.queues import InboxEntry, InboxState
 from bot.refs import ChannelRef, CommunityRef, MemberRef
+from bot.threads import Threads, WriteTurns
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,10 @@ class Coop:
         prefs: usecases.Preferences,
         read_factory: UnitOfWorkFactory | None = None,
         delivery_clock: Clock | None = None,
+        turns: WriteTurns | None = None,
     ) -> None:
         self.uow_factory = uow_factory
+        self.turns = turns or WriteTurns(fair=False)
         self.read_factory = read_factory or uow_factory
         self.clock = clock
         self.delivery_clock = delivery_clock or clock
@@ -50,6 +53,7 @@ class Coop:
         # Events are applied one at a time per process; other processes wait on the database.
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._threads = Threads("coopbot-apply", 4)
 
     def attach(self, platform: str, port: ChatPort) -> None:
         """Read from `port` while applying `platform`'s events (names, message texts)."""
@@ -80,22 +84,31 @@ class Coop:
                 event = replace(event, actor=await port.member(event.actor))
             text = await self._text_to_track(event, port)
             async with self._serialised():
-                return await asyncio.to_thread(self._apply, entry, owner, event, text)
+                return await self.turns.run(self._threads, self._apply, entry, owner, event, text)
         except CoopError as err:
-            return await asyncio.to_thread(self._answer, entry, owner, event, err.message)
+            return await self.turns.run(
+                self._threads, self._answer, entry, owner, event, err.message
+            )
         except StoreUnavailable:
             raise
         except Exception as err:
             log.exception("failed to handle %r", event)
-            return await asyncio.to_thread(
-                self._answer, entry, owner, event, SORRY, InboxState.FAILED, repr(err)
+            return await self.turns.run(
+                self._threads,
+                self._answer,
+                entry,
+                owner,
+                event,
+                SORRY,
+                InboxState.FAILED,
+                repr(err),
             )
 
     async def _text_to_track(self, event: Event, port: ChatPort | None) -> MessageText | None:
         """The message a track reaction is on, unless it is tracked already."""
         if not isinstance(event, ReactionAdded) or canonical(event.emoji) != self.prefs.track_emoji:
             return None
-        if await asyncio.to_thread(self._is_tracked, event):
+        if await self._threads.run(self._is_tracked, event):
             return MessageText("")
         read = await port.read_message(event.message) if port is not None else None
         if read is None:
@@ -167,14 +180,14 @@ class Coop:
                 uow.outbox.enqueue(rows, self.delivery_clock.now())
                 uow.commit()
 
-        await asyncio.to_thread(write)
+        await self.turns.run(self._threads, write)
         self.enqueued()
 
     # --- queries ----------------------------------------------------------------------------
 
     async def commitments_of(self, member: MemberRef) -> list[Card]:
         """Cards of the open actions `member` is in or waiting for (for home screens)."""
-        return await asyncio.to_thread(self._commitments_of, member)
+        return await self._threads.run(self._commitments_of, member)
 
     def _commitments_of(self, member: MemberRef) -> list[Card]:
         with self.read_factory() as uow:
@@ -184,7 +197,7 @@ class Coop:
 
     async def open_cards(self, community: CommunityRef) -> list[Card]:
         """Cards of every open action in `community` (for pickers and autocomplete)."""
-        return await asyncio.to_thread(self._open_cards, community)
+        return await self._threads.run(self._open_cards, community)
 
     def _open_cards(self, community: CommunityRef) -> list[Card]:
         with self.read_factory() as uow:

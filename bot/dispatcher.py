@@ -43,12 +43,14 @@ from bot.ports import (
 )
 from bot.queues import DeliveryKind, DeliveryState, NewDelivery, OutboxEntry
 from bot.refs import MessageRef
+from bot.threads import Threads, WriteTurns
 
 log = logging.getLogger(__name__)
 
 # What reaches a person as a new message (and so is refused when they take none).
 _TO_PEOPLE = (DeliveryKind.DM, DeliveryKind.TITLE_PROMPT)
 _SHOWN_CARDS = 10_000
+_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class _Release:
     maybe_sent: bool
     error: str = ""
     tried: bool = True  # a send was made (not: only waiting for its turn)
+
+
+_Result = tuple[OutboxEntry, "_Finish | _Release", "asyncio.Future[bool]"]
 
 
 @dataclass
@@ -93,8 +98,10 @@ class Dispatcher:
         lease: float = 10.0,
         poll: float = 1.0,
         max_attempts: int = 12,
+        turns: WriteTurns | None = None,
     ) -> None:
         self.uow_factory = uow_factory
+        self.turns = turns or WriteTurns(fair=False)
         self.read_factory = read_factory
         self.clock = clock
         self.owner = owner
@@ -110,6 +117,9 @@ class Dispatcher:
         self._unreachable: dict[tuple[str, str], datetime] = {}
         self._shown: OrderedDict[int, Card] = OrderedDict()
         self._due: datetime | None = None
+        self._threads = Threads("coopbot-outbox", 8)
+        self._results: list[_Result] = []
+        self._writer: asyncio.Task[None] | None = None
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
@@ -177,7 +187,7 @@ class Dispatcher:
             names = [p for p in self._platforms if only is None or p in set(only)]
             now = self.clock.now()
             try:
-                self._due = await asyncio.to_thread(self._next_due, names)
+                self._due = await self._threads.run(self._next_due, names)
             except StoreUnavailable as err:
                 log.warning("cannot read the outbox (%s); trying again shortly", err)
                 return 0
@@ -192,7 +202,7 @@ class Dispatcher:
                 if free <= 0:
                     continue
                 try:
-                    entries = await asyncio.to_thread(self._claim, name, free, now)
+                    entries = await self.turns.run(self._threads, self._claim, name, free, now)
                 except StoreUnavailable as err:
                     log.warning("cannot claim deliveries (%s); trying again shortly", err)
                     continue
@@ -269,7 +279,7 @@ class Dispatcher:
             ids = [i for p in self._platforms.values() for i in p.flights]
             if ids:
                 try:
-                    await asyncio.to_thread(self._extend, ids)
+                    await self.turns.run(self._threads, self._extend, ids)
                 except StoreUnavailable as err:
                     log.warning("could not renew delivery leases: %s", err)
 
@@ -300,7 +310,7 @@ class Dispatcher:
         card, card_message = None, None
         if entry.kind in (DeliveryKind.CARD_POST, DeliveryKind.CARD_EDIT):
             assert entry.action_id is not None
-            drawn = await asyncio.to_thread(self._draw, entry.action_id)
+            drawn = await self._threads.run(self._draw, entry.action_id)
             if drawn is None:
                 return _Finish(DeliveryState.SKIPPED, error="the action is gone", tried=False)
             card, card_message = drawn
@@ -321,7 +331,8 @@ class Dispatcher:
         try:
             result = await self._send(entry, out, (card, card_message), platform.port, delivery)
         except RateLimited as err:
-            until = now + timedelta(seconds=err.retry_after)
+            # From when the answer came, not from when the send began.
+            until = self.clock.now() + timedelta(seconds=err.retry_after)
             if bucket is not None:
                 self._pause_bucket(bucket[0], until)
             log.info("delivery %d rate limited; again in %.1f s", entry.id, err.retry_after)
@@ -428,26 +439,39 @@ class Dispatcher:
         return timedelta(seconds=min(300, 2 ** min(attempt, 9)))
 
     async def _record(self, entry: OutboxEntry, result: _Finish | _Release) -> None:
-        """Write the result, waiting out a busy database while the lease still holds."""
-        give_up = asyncio.get_running_loop().time() + self.lease.total_seconds()
-        delay = 0.2
-        while True:
-            try:
-                kept = await asyncio.to_thread(self._write, entry, result)
-                break
-            except StoreUnavailable as err:
-                if asyncio.get_running_loop().time() > give_up:
-                    log.error(
-                        "could not record delivery %d (%s); it will be checked", entry.id, err
-                    )
-                    return
-                await asyncio.sleep(delay)
-                delay = min(2.0, delay * 2)
-        if not kept:
+        """Write the result with others that finished meanwhile, in one transaction; the
+        delivery holds its lane until then."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._results.append((entry, result, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_results(), name="outbox-results")
+        if not await done:
             log.warning(
                 "delivery %d: this process lost its lease; another one has taken it over",
                 entry.id,
             )
+
+    async def _write_results(self) -> None:
+        while self._results:
+            batch, self._results = self._results[:_BATCH], self._results[_BATCH:]
+            kept = await self._write_waiting_out_a_busy_store(batch)
+            for (_, _, done), ok in zip(batch, kept, strict=True):
+                done.set_result(ok)
+
+    async def _write_waiting_out_a_busy_store(self, batch: list[_Result]) -> list[bool]:
+        """Keep trying while the leases still hold; after that the rows are taken over and
+        checked against the platform anyway."""
+        give_up = asyncio.get_running_loop().time() + self.lease.total_seconds()
+        delay = 0.2
+        while True:
+            try:
+                return await self.turns.run(self._threads, self._write, batch)
+            except StoreUnavailable as err:
+                if asyncio.get_running_loop().time() > give_up:
+                    log.error("could not record %d delivery result(s): %s", len(batch), err)
+                    return [False] * len(batch)
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 2)
 
     # --- database (worker threads) ------------------------------------------------------
 
@@ -473,32 +497,34 @@ class Dispatcher:
             action = uow.action_by_id(action_id)
             return (card_for(action), action.card_message_id) if action else None
 
-    def _write(self, entry: OutboxEntry, result: _Finish | _Release) -> bool:
+    def _write(self, batch: list[_Result]) -> list[bool]:
         now = self.clock.now()
+        kept: list[bool] = []
         with self.uow_factory() as uow:
-            if isinstance(result, _Release):
-                kept = uow.outbox.release(
-                    entry,
-                    self.owner,
-                    result.not_before,
-                    result.maybe_sent,
-                    result.error,
-                    result.tried,
-                )
-            else:
-                kept = uow.outbox.finish(
-                    entry,
-                    self.owner,
-                    result.state,
-                    now,
-                    result.message_id,
-                    result.error,
-                    result.tried,
-                )
-                if kept and result.card_message is not None:
-                    uow.set_card_message(*result.card_message)
-                if kept and result.notice is not None:
-                    uow.outbox.enqueue([result.notice], now)
-            if kept:
-                uow.commit()
-            return kept
+            for entry, result, _ in batch:
+                if isinstance(result, _Release):
+                    ok = uow.outbox.release(
+                        entry,
+                        self.owner,
+                        result.not_before,
+                        result.maybe_sent,
+                        result.error,
+                        result.tried,
+                    )
+                else:
+                    ok = uow.outbox.finish(
+                        entry,
+                        self.owner,
+                        result.state,
+                        now,
+                        result.message_id,
+                        result.error,
+                        result.tried,
+                    )
+                    if ok and result.card_message is not None:
+                        uow.set_card_message(*result.card_message)
+                    if ok and result.notice is not None:
+                        uow.outbox.enqueue([result.notice], now)
+                kept.append(ok)
+            uow.commit()
+        return kept

@@ -22,6 +22,7 @@ from bot.errors import StoreUnavailable
 from bot.events import Inbound
 from bot.ports import UnitOfWorkFactory
 from bot.queues import InboxEntry
+from bot.threads import Threads
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Inbox:
         poll: float = 1.0,
     ) -> None:
         self.coop = coop
+        self.turns = coop.turns
         self.uow_factory = uow_factory
         self.clock = clock
         self.owner = owner
@@ -61,6 +63,10 @@ class Inbox:
         self._writer: asyncio.Task[None] | None = None
         self._applying: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
+        # Recording has a thread of its own: an acknowledgement waits for it, and nothing
+        # else (an apply or a claim stuck behind a lock) may take that thread.
+        self._recording = Threads("coopbot-inbox", 1)
+        self._threads = Threads("coopbot-sweep", 2)
 
     # --- taking events in --------------------------------------------------------------------
 
@@ -104,11 +110,13 @@ class Inbox:
         while self._arrivals:
             batch, self._arrivals = self._arrivals[:_BATCH], self._arrivals[_BATCH:]
             ids = await self._record(batch)
+            # Acknowledgements first: they wait on these, and applying can follow.
+            for arrival, entry_id in zip(batch, ids, strict=True):
+                if not arrival.recorded.done():
+                    arrival.recorded.set_result(entry_id is not None)
             for arrival, entry_id in zip(batch, ids, strict=True):
                 if entry_id is not None:
                     self._start(self._entry(arrival, entry_id))
-                if not arrival.recorded.done():
-                    arrival.recorded.set_result(entry_id is not None)
 
     async def _record(self, batch: list[_Arrival]) -> list[int | None]:
         """Insert `batch`, waiting out a busy database for as long as it takes."""
@@ -119,7 +127,7 @@ class Inbox:
         delay = 0.2
         while True:
             try:
-                return await asyncio.to_thread(self._insert, rows)
+                return await self.turns.run(self._recording, self._insert, rows)
             except StoreUnavailable as err:
                 log.warning("cannot record %d event(s) yet (%s); trying again", len(rows), err)
                 await asyncio.sleep(delay)
@@ -167,7 +175,7 @@ class Inbox:
             try:
                 await self.sweep()
                 if since_beat >= beat:
-                    await asyncio.to_thread(self._extend, list(self._applying))
+                    await self.turns.run(self._threads, self._extend, list(self._applying))
                     since_beat = 0.0
             except StoreUnavailable as err:
                 log.warning("cannot look for unapplied events (%s)", err)
@@ -182,7 +190,7 @@ class Inbox:
         platforms = list(self.coop.ports)
         if not platforms:
             return 0
-        entries = await asyncio.to_thread(self._claim, platforms)
+        entries = await self.turns.run(self._threads, self._claim, platforms)
         for entry in entries:
             if entry.id not in self._applying:
                 log.info("applying %s, recorded before but not applied", entry.key)

@@ -21,6 +21,7 @@ from bot.core import Core
 from bot.dispatcher import Dispatcher
 from bot.inbox import Inbox
 from bot.ports import UnitOfWork
+from bot.threads import WriteTurns
 from bot.usecases import Preferences
 from storage.db import make_engine
 from storage.migrate import upgrade
@@ -55,7 +56,9 @@ def build_core(
     # Names this process in leases: unique even when two run on one host.
     owner = f"{socket.gethostname()[:50]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     delivery = settings.delivery
-    coop = Coop(uow_factory, clock, prefs, read_factory, delivery_clock)
+    # SQLite has one writer at a time: this process's writes take turns rather than poll.
+    turns = WriteTurns(fair=engine.dialect.name == "sqlite")
+    coop = Coop(uow_factory, clock, prefs, read_factory, delivery_clock, turns)
     inbox = Inbox(
         coop,
         uow_factory,
@@ -72,6 +75,7 @@ def build_core(
         owner,
         lease=delivery.lease_seconds,
         poll=delivery.poll_seconds,
+        turns=turns,
     )
     coop.on_enqueued.append(dispatcher.kick)
     return Core(settings, engine, read_engine, clock, coop, inbox, dispatcher)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, or_, select, type_coerce, update
+from sqlalchemy import and_, case, exists, func, or_, select, text, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Select
 from sqlmodel import Session
@@ -59,25 +59,34 @@ class SqlInbox:
     ) -> list[int | None]:
         """Insert (key, platform, payload, received_at) rows held by `owner`; the id of each,
         or None for a key recorded before (a retried delivery)."""
+        if not entries:
+            return []
+        rows = [
+            {
+                "key": key,
+                "platform": platform,
+                "payload": payload,
+                "state": InboxState.APPLYING.value,
+                "owner": owner,
+                "attempts": 1,
+                "lease_until": lease_until,
+                "received_at": received_at,
+                "error": "",
+            }
+            for key, platform, payload, received_at in entries
+        ]
+        # One statement for the batch; only the rows it inserted come back.
+        stmt = (
+            _insert(self.session)(_inbox)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(_inbox.c.id, _inbox.c.key)
+        )
+        inserted = {r.key: r.id for r in self.session.execute(stmt)}
         ids: list[int | None] = []
-        for key, platform, payload, received_at in entries:
-            stmt = (
-                _insert(self.session)(_inbox)
-                .values(
-                    key=key,
-                    platform=platform,
-                    payload=payload,
-                    state=InboxState.APPLYING.value,
-                    owner=owner,
-                    attempts=1,
-                    lease_until=lease_until,
-                    received_at=received_at,
-                    error="",
-                )
-                .on_conflict_do_nothing()
-                .returning(_inbox.c.id)
-            )
-            ids.append(self.session.execute(stmt).scalar())
+        for key, *_ in entries:
+            # A key given twice in one batch is recorded once, for the first.
+            ids.append(inserted.pop(key, None))
         return ids
 
     def claim(
@@ -340,7 +349,9 @@ def _behind_another() -> Any:
     older = _outbox.alias("older")
     return exists().where(
         older.c.lane == _outbox.c.lane,
-        older.c.state.in_(_ACTIVE),
+        # Written out, not bound: only then can SQLite and PostgreSQL see that the partial
+        # index on active rows (ix_outbox_active_lane) answers it.
+        text("older.state IN ('pending', 'sending')"),
         older.c.id < _outbox.c.id,
     )
 

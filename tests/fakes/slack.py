@@ -755,6 +755,38 @@ class FakeSlack:
                 await asyncio.wait_for(ws.close(code=code), timeout=2.0)
         return len(targets)
 
+    def _envelope(
+        self,
+        type_: str,
+        payload: JsonDict,
+        retry_attempt: int,
+        retry_reason: str,
+        accepts_response_payload: bool | None,
+        envelope_id: str | None,
+    ) -> tuple[str, str, _Pending]:
+        if accepts_response_payload is None:
+            accepts_response_payload = _accepts_response_payload(type_, payload)
+        envelope_id = envelope_id or str(uuid.uuid4())
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": type_,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+            "retry_attempt": retry_attempt,
+            "retry_reason": retry_reason,
+        }
+        pending = _Pending(type_)
+        with self._cond:
+            self._pending[envelope_id] = pending
+        return envelope_id, json.dumps(envelope), pending
+
+    def _no_ack(self, type_: str, envelope_id: str, wait: float) -> AssertionError:
+        seen = "\n  ".join(repr(m)[:200] for m in self.socket_messages) or "(none)"
+        return AssertionError(
+            f"no ack for {type_} envelope {envelope_id} within {wait}s; "
+            f"socket messages seen:\n  {seen}"
+        )
+
     def send_envelope(
         self,
         type_: str,
@@ -774,30 +806,15 @@ class FakeSlack:
         """
         wait = self.ack_timeout if timeout is None else timeout
         self.wait_for_socket_client(timeout=wait)
-        if accepts_response_payload is None:
-            accepts_response_payload = _accepts_response_payload(type_, payload)
-        envelope_id = envelope_id or str(uuid.uuid4())
-        envelope = {
-            "envelope_id": envelope_id,
-            "type": type_,
-            "payload": payload,
-            "accepts_response_payload": accepts_response_payload,
-            "retry_attempt": retry_attempt,
-            "retry_reason": retry_reason,
-        }
-        pending = _Pending(type_)
-        with self._cond:
-            self._pending[envelope_id] = pending
+        envelope_id, text, pending = self._envelope(
+            type_, payload, retry_attempt, retry_reason, accepts_response_payload, envelope_id
+        )
         try:
-            if not self._run(self._send_envelope_frame(json.dumps(envelope), pending), wait):
+            if not self._run(self._send_envelope_frame(text, pending), wait):
                 raise AssertionError("no Socket Mode client connected to send the envelope to")
             return pending.future.result(timeout=wait)
         except concurrent.futures.TimeoutError:
-            seen = "\n  ".join(repr(m)[:200] for m in self.socket_messages) or "(none)"
-            raise AssertionError(
-                f"no ack for {type_} envelope {envelope_id} within {wait}s; "
-                f"socket messages seen:\n  {seen}"
-            ) from None
+            raise self._no_ack(type_, envelope_id, wait) from None
         finally:
             with self._cond:
                 self._pending.pop(envelope_id, None)
@@ -813,17 +830,26 @@ class FakeSlack:
         envelope_id: str | None = None,
         timeout: float | None = None,
     ) -> JsonDict:
-        """Async send_envelope that leaves the caller's event loop free."""
-        return await asyncio.to_thread(
-            self.send_envelope,
-            type_,
-            payload,
-            retry_attempt,
-            retry_reason,
-            accepts_response_payload,
-            envelope_id=envelope_id,
-            timeout=timeout,
+        """send_envelope for async callers: waits without holding a thread of their loop's
+        executor, so a burst of envelopes takes none from the bot under test."""
+        wait = self.ack_timeout if timeout is None else timeout
+        if not self.socket_clients:
+            await self.await_socket_client(timeout=wait)
+        envelope_id, text, pending = self._envelope(
+            type_, payload, retry_attempt, retry_reason, accepts_response_payload, envelope_id
         )
+        loop = self._loop
+        assert loop is not None, "FakeSlack is not running"
+        try:
+            frame = asyncio.run_coroutine_threadsafe(self._send_envelope_frame(text, pending), loop)
+            if not await asyncio.wrap_future(frame):
+                raise AssertionError("no Socket Mode client connected to send the envelope to")
+            return await asyncio.wait_for(asyncio.wrap_future(pending.future), wait)
+        except TimeoutError:
+            raise self._no_ack(type_, envelope_id, wait) from None
+        finally:
+            with self._cond:
+                self._pending.pop(envelope_id, None)
 
     def disconnect_socket(
         self, reason: str = "refresh_requested", close_old_after: float | None = 5.0
