@@ -84,6 +84,7 @@ def test_coopbot_run_serves_slack_when_its_tokens_are_set(tmp_path: Path) -> Non
         finally:
             bot.send_signal(signal.SIGINT)
             _, errors = bot.communicate(timeout=30)
+        assert bot.returncode == 0, errors  # Ctrl-C stops gracefully
         assert post.token == "xoxb-from-env"
         assert post.params["text"].startswith("#1 Bring the ladder")
         assert slack.calls_to("apps.connections.open")[0].token == "xapp-from-env"
