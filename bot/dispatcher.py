@@ -3,7 +3,7 @@
 Rows are claimed under a lease, each the oldest undelivered row of its lane, so a card's post
 and its edits, and everything for one person, arrive in order while other lanes go ahead.
 Cards are drawn as they are when sent. The result of a send is written fenced by owner and
-attempt: a process that lost its lease (paused, partitioned) writes nothing, and whoever took
+claim: a process that lost its lease (paused, partitioned) writes nothing, and whoever took
 the row over asks the platform what arrived before sending again.
 """
 
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
-from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot import failpoints
 from bot.cards import (
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 
 # What reaches a person as a new message (and so is refused when they take none).
 _TO_PEOPLE = (DeliveryKind.DM, DeliveryKind.TITLE_PROMPT)
-_SHOWN_CARDS = 10_000
+_REMEMBERED = 10_000  # pacing entries kept before old ones are forgotten
 _BATCH = 200
 
 
@@ -58,7 +59,8 @@ class _Finish:
     state: DeliveryState
     message_id: str | None = None
     error: str = ""
-    card_message: tuple[int, str] | None = None  # (action id, message id) of a posted card
+    # A card sent: (action id, its message id, what it shows), kept with the action.
+    card_shown: tuple[int, str, str] | None = None
     notice: NewDelivery | None = None
     tried: bool = True  # a send was made (not: expired, skipped, refused beforehand)
 
@@ -72,6 +74,26 @@ class _Release:
 
 
 _Result = tuple[OutboxEntry, "_Finish | _Release", "asyncio.Future[bool]"]
+
+
+def _prune(times: dict[Any, datetime], before: datetime) -> None:
+    if len(times) > _REMEMBERED:
+        for key in [k for k, t in times.items() if t < before]:
+            del times[key]
+
+
+@dataclass(frozen=True)
+class _Drawn:
+    """A card as the action is now; `shown` is the digest of what its message shows."""
+
+    card: Card
+    digest: str
+    message_id: str | None
+    shown: str | None
+
+
+def digest(card: Card) -> str:
+    return hashlib.sha1(repr(card).encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass
@@ -115,7 +137,6 @@ class Dispatcher:
         self._held_slot: dict[int, datetime] = {}
         self._earliest: dict[Hashable, datetime] = {}
         self._unreachable: dict[tuple[str, str], datetime] = {}
-        self._shown: OrderedDict[int, Card] = OrderedDict()
         self._due: datetime | None = None
         self._threads = Threads("coopbot-outbox", 8)
         self._results: list[_Result] = []
@@ -131,13 +152,6 @@ class Dispatcher:
         """Deliver `platform`'s rows through `port`, paced by `pacing`."""
         self._platforms[platform] = _Platform(port, pacing)
         self.kick()
-
-    def detach(self, platform: str) -> None:
-        self._platforms.pop(platform, None)
-
-    @property
-    def platforms(self) -> list[str]:
-        return list(self._platforms)
 
     def kick(self) -> None:
         """Something was enqueued or finished: look for due rows now."""
@@ -307,18 +321,18 @@ class Dispatcher:
         if self._refuses(entry, out, now):
             refused = "the recipient refused messages recently"
             return _Finish(DeliveryState.FAILED, error=refused, tried=False)
-        card, card_message = None, None
+        drawn: _Drawn | None = None
         if entry.kind in (DeliveryKind.CARD_POST, DeliveryKind.CARD_EDIT):
             assert entry.action_id is not None
             drawn = await self._threads.run(self._draw, entry.action_id)
             if drawn is None:
                 return _Finish(DeliveryState.SKIPPED, error="the action is gone", tried=False)
-            card, card_message = drawn
             if entry.kind is DeliveryKind.CARD_EDIT:
-                if card_message is None:
+                if drawn.message_id is None:
                     skip = "the card was never posted"
                     return _Finish(DeliveryState.SKIPPED, error=skip, tried=False)
-                if not entry.recheck and self._shown.get(entry.action_id) == card:
+                if not entry.recheck and drawn.digest == drawn.shown:
+                    # Its changes went out with an edit before it, drawn later than they were.
                     skip = "nothing new to show"
                     return _Finish(DeliveryState.SKIPPED, error=skip, tried=False)
         bucket = platform.pacing.bucket(entry)
@@ -329,7 +343,7 @@ class Dispatcher:
         delivery = Delivery(entry.key, entry.recheck, entry.first_attempt_at)
         await failpoints.reached(failpoints.OUTBOX_BEFORE_SEND, entry.kind.value)
         try:
-            result = await self._send(entry, out, (card, card_message), platform.port, delivery)
+            result = await self._send(entry, out, drawn, platform.port, delivery)
         except RateLimited as err:
             # From when the answer came, not from when the send began.
             until = self.clock.now() + timedelta(seconds=err.retry_after)
@@ -353,28 +367,30 @@ class Dispatcher:
             log.exception("delivery %d failed", entry.id)
             return _Release(now + self._backoff(entry.tries + 1), True, repr(err))
         await failpoints.reached(failpoints.OUTBOX_AFTER_SEND, entry.kind.value)
-        if card is not None and entry.action_id is not None:
-            self._remember(entry.action_id, card)
         return result
 
     async def _send(
         self,
         entry: OutboxEntry,
         out: Outgoing,
-        drawn: tuple[Card | None, str | None],
+        drawn: _Drawn | None,
         port: ChatPort,
         d: Delivery,
     ) -> _Finish:
-        effect, (card, card_message) = out.effect, drawn
+        effect = out.effect
         sent = DeliveryState.SENT
         if isinstance(effect, PostCard):
-            assert card is not None and entry.action_id is not None
-            posted = await port.post_card(d, effect.channel, card, effect.reply_to)
-            return _Finish(sent, posted.id, card_message=(entry.action_id, posted.id))
+            assert drawn is not None and entry.action_id is not None
+            posted = await port.post_card(d, effect.channel, drawn.card, effect.reply_to)
+            shown = (entry.action_id, posted.id, drawn.digest)
+            return _Finish(sent, posted.id, card_shown=shown)
         if isinstance(effect, UpdateCard):
-            assert card is not None and card_message is not None
-            await port.update_card(d, MessageRef(effect.channel, card_message), card)
-            return _Finish(sent, card_message)
+            assert drawn is not None and drawn.message_id is not None
+            message = MessageRef(effect.channel, drawn.message_id)
+            await port.update_card(d, message, drawn.card)
+            assert entry.action_id is not None
+            shown = (entry.action_id, drawn.message_id, drawn.digest)
+            return _Finish(sent, drawn.message_id, card_shown=shown)
         if isinstance(effect, DirectMessage):
             return _Finish(sent, await port.send_dm(d, effect.to, effect.text))
         if isinstance(effect, PrivateReply):
@@ -408,6 +424,7 @@ class Dispatcher:
         A bucket lets one message go per `interval`, and none while a rate limit lasts;
         those that must wait keep their place in line.
         """
+        self._forget_the_past(now)
         step = timedelta(seconds=interval)
         earliest = self._earliest.get(bucket, now)
         place = self._held_slot.pop(entry_id, None)
@@ -422,17 +439,14 @@ class Dispatcher:
 
     def _pause_bucket(self, bucket: Hashable, until: datetime) -> None:
         self._earliest[bucket] = max(self._earliest.get(bucket, until), until)
-        if len(self._earliest) > _SHOWN_CARDS:  # forget buckets nobody waits on
-            now = self.clock.now()
-            for stale in [b for b, t in self._earliest.items() if t < now]:
-                del self._earliest[stale]
-                self._next_slot.pop(stale, None)
 
-    def _remember(self, action_id: int, card: Card) -> None:
-        self._shown[action_id] = card
-        self._shown.move_to_end(action_id)
-        while len(self._shown) > _SHOWN_CARDS:
-            self._shown.popitem(last=False)
+    def _forget_the_past(self, now: datetime) -> None:
+        """Drop pacing state nobody waits on any more (rows taken over elsewhere, channels
+        gone quiet), so a long-running process does not grow."""
+        cutoff = now - timedelta(minutes=5)
+        _prune(self._earliest, cutoff)
+        _prune(self._next_slot, cutoff)
+        _prune(self._held_slot, cutoff)
 
     @staticmethod
     def _backoff(attempt: int) -> timedelta:
@@ -492,10 +506,14 @@ class Dispatcher:
             uow.outbox.extend(ids, self.owner, self.clock.now() + self.lease)
             uow.commit()
 
-    def _draw(self, action_id: int) -> tuple[Card, str | None] | None:
+    def _draw(self, action_id: int) -> _Drawn | None:
         with self.read_factory() as uow:
             action = uow.action_by_id(action_id)
-            return (card_for(action), action.card_message_id) if action else None
+            if action is None:
+                return None
+            message_id, shown = uow.card_shown(action_id)
+            card = card_for(action)
+            return _Drawn(card, digest(card), message_id, shown)
 
     def _write(self, batch: list[_Result]) -> list[bool]:
         now = self.clock.now()
@@ -521,8 +539,8 @@ class Dispatcher:
                         result.error,
                         result.tried,
                     )
-                    if ok and result.card_message is not None:
-                        uow.set_card_message(*result.card_message)
+                    if ok and result.card_shown is not None:
+                        uow.set_card_shown(*result.card_shown)
                     if ok and result.notice is not None:
                         uow.outbox.enqueue([result.notice], now)
                 kept.append(ok)

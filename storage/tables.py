@@ -92,6 +92,8 @@ class ActionRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_time())
     source_message_id: str | None = Field(default=None, max_length=64)
     card_message_id: str | None = Field(default=None, max_length=64)
+    # A digest of what the card's message shows now, so an edit with nothing new is skipped.
+    card_digest: str | None = Field(default=None, max_length=64)
     thread_id: str | None = Field(default=None, max_length=64)
 
 

@@ -248,11 +248,19 @@ class SqlUnitOfWork:
         row = self.session.get(ActionRow, action_id)
         return self._action_from_row(row) if row else None
 
-    def set_card_message(self, action_id: int, message_id: str) -> None:
+    def card_shown(self, action_id: int) -> tuple[str | None, str | None]:
+        row = self.session.execute(
+            select(col(ActionRow.card_message_id), col(ActionRow.card_digest)).where(
+                col(ActionRow.id) == action_id
+            )
+        ).one()
+        return row[0], row[1]
+
+    def set_card_shown(self, action_id: int, message_id: str, digest: str) -> None:
         self.session.execute(
             update(ActionRow)
             .where(col(ActionRow.id) == action_id)
-            .values(card_message_id=message_id)
+            .values(card_message_id=message_id, card_digest=digest)
         )
 
     def save_action(self, action: Action) -> None:
@@ -260,7 +268,6 @@ class SqlUnitOfWork:
         assert row is not None and action.id is not None
         row.title, row.body, row.state = action.title, action.body, action.state.value
         row.need, row.due_at = action.need, action.due_at
-        row.card_message_id = action.card_message_id
         self.session.add(row)
         added: list[tuple[Commitment, CommitmentRow]] = []
         for c in action.commitments:

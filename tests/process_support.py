@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.fakes.slack import FakeSlack, sign
+from tests.fakes.slack import FakeSlack, sign, slash_command_payload
 from tests.slack_support import SIGNING_SECRET, http_body
 
 REPO = Path(__file__).resolve().parent.parent
@@ -143,6 +143,31 @@ async def post_signed(
             return answer.status
     except (aiohttp.ClientError, OSError):
         return None
+
+
+async def command(port: int, user: str, text: str, channel: str = "C1") -> int | None:
+    """`user` types `/coop <text>`; the HTTP status it got, or None."""
+    async with aiohttp.ClientSession() as session:
+        payload = slash_command_payload(text, user, channel)
+        return await post_signed(session, port, "slash_commands", payload)
+
+
+async def join_burst(
+    bot: BotProcess, port: int, users: list[str], after: int, sig: signal.Signals
+) -> dict[str, int | None]:
+    """Every one of `users` sends `/coop join #1` at once; `sig` goes to the bot as soon as
+    `after` of them were acknowledged. How each was answered (None: not at all)."""
+    answers: dict[str, int | None] = {}
+    async with aiohttp.ClientSession() as session:
+
+        async def join(user: str) -> None:
+            payload = slash_command_payload("join #1", user, "C1")
+            answers[user] = await post_signed(session, port, "slash_commands", payload)
+            if sum(status == 200 for status in answers.values()) == after:
+                bot.signal(sig)
+
+        await asyncio.gather(*(join(user) for user in users))
+    return answers
 
 
 def exported(database_url: str, tmp_path: Path) -> dict[str, Any]:

@@ -23,12 +23,13 @@ from tests.fakes.slack import (
     FakeSlack,
     event_callback_payload,
     reaction_event,
-    slash_command_payload,
 )
 from tests.process_support import (
     BotProcess,
     bot_process,
+    command,
     exported,
+    join_burst,
     post_signed,
     slack_http_env,
     slack_port,
@@ -40,13 +41,6 @@ HOLDING = r"failpoint {} reached"
 
 def database(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'coop.db'}"
-
-
-async def command(port: int, user: str, text: str) -> int | None:
-    async with aiohttp.ClientSession() as session:
-        return await post_signed(
-            session, port, "slash_commands", slash_command_payload(text, user, "C1")
-        )
 
 
 def ok(calls: list[Call]) -> list[Call]:
@@ -226,20 +220,7 @@ def test_killed_in_the_middle_of_a_burst_of_200(tmp_path: Path, slack: FakeSlack
         card_ts = start_with_a_task(bot, slack)
         bot.start()
         port = slack_port(bot)
-        answers: dict[str, int | None] = {}
-
-        async def burst() -> None:
-            async with aiohttp.ClientSession() as session:
-
-                async def join(user: str) -> None:
-                    payload = slash_command_payload("join #1", user, "C1")
-                    answers[user] = await post_signed(session, port, "slash_commands", payload)
-                    if sum(status == 200 for status in answers.values()) == 80:
-                        bot.signal(signal.SIGKILL)
-
-                await asyncio.gather(*(join(user) for user in users))
-
-        asyncio.run(burst())
+        answers = asyncio.run(join_burst(bot, port, users, 80, signal.SIGKILL))
         bot.wait(10)
         acked = {user for user, status in answers.items() if status == 200}
         assert 80 <= len(acked) < 200

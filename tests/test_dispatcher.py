@@ -195,3 +195,18 @@ def _command(bot: TestBot, who: str, text: str):  # type: ignore[no-untyped-def]
     from bot.events import Inbound
 
     return Inbound(CommandInvoked(bot.member(who), bot.channel(), text))
+
+
+def test_an_edit_is_skipped_only_when_the_card_shows_it_already_whoever_sent_it(
+    sqlite_url: str,
+) -> None:
+    chat = ScriptedChat()
+    bot = bot_with(sqlite_url, chat)
+    bot.say("alice", "task One")  # this process posts the card: "0 in"
+    asyncio.run(bot.inbox.handle(_command(bot, "bob", "join #1")))
+    elsewhere = RecordingChat()
+    asyncio.run(other_process(bot, "elsewhere", elsewhere).drain())  # another edits: "1 in"
+    assert [s.card.progress for s in elsewhere.of("update") if s.card] == ["1 in"]
+    # Back to "0 in", as this process last drew it; the card shows "1 in", so it is edited.
+    edits = [s.card.progress for s in bot.say("bob", "leave #1") if s.kind == "update" and s.card]
+    assert edits == ["0 in"]

@@ -8,16 +8,15 @@ import signal
 import threading
 from pathlib import Path
 
-import aiohttp
-
 from tests.discord_support import CHANNEL_ID, GUILD_ID, TOKEN, new_fake, statuses
 from tests.fakes.discord import make_user, slash_command_interaction
-from tests.fakes.slack import FakeSlack, slash_command_payload
+from tests.fakes.slack import FakeSlack
 from tests.process_support import (
     BotProcess,
     bot_process,
+    command,
     exported,
-    post_signed,
+    join_burst,
     slack_http_env,
     slack_port,
 )
@@ -31,29 +30,8 @@ def test_sigterm_during_a_burst_of_slack_joins(tmp_path: Path) -> None:
         add_people(slack)
         bot.start()
         port = slack_port(bot)
-        answers: dict[str, int | None] = {}
-
-        async def burst() -> None:
-            async with aiohttp.ClientSession() as session:
-                assert (
-                    await post_signed(
-                        session,
-                        port,
-                        "slash_commands",
-                        slash_command_payload("task Fold", "UA", "C1"),
-                    )
-                    == 200
-                )
-
-                async def join(user: str) -> None:
-                    payload = slash_command_payload("join #1", user, "C1")
-                    answers[user] = await post_signed(session, port, "slash_commands", payload)
-                    if sum(status == 200 for status in answers.values()) == 30:
-                        bot.signal(signal.SIGTERM)
-
-                await asyncio.gather(*(join(user) for user in users))
-
-        asyncio.run(burst())
+        assert asyncio.run(command(port, "UA", "task Fold")) == 200
+        answers = asyncio.run(join_burst(bot, port, users, 30, signal.SIGTERM))
         assert bot.wait() == 0, bot.log()
         assert "SIGTERM: stopping" in bot.log()
 

@@ -72,8 +72,9 @@ def test_actions_are_numbered_per_community_and_round_trip(database_url: str) ->
         c = uow.add_action(Action(other.id, 0, ActionKind.TASK, "T", "T", "C", zoe, NOW))
         a.join(uow.member(uow.community(TEAM), MemberRef(TEAM, "U2", "Bo")), Via.BUTTON, NOW)
         a.due_at = datetime(2026, 12, 1, 17, 30, tzinfo=UTC)
-        a.card_message_id = "1700000000.000100"
         uow.save_action(a)
+        assert a.id is not None
+        uow.set_card_shown(a.id, "1700000000.000100", "digest")
         uow.commit()
     assert (a.number, b.number, c.number) == (1, 2, 1)
     with SqlUnitOfWork(engine) as uow:
@@ -85,6 +86,7 @@ def test_actions_are_numbered_per_community_and_round_trip(database_url: str) ->
         ]
         by_card = uow.action_by_message(a.community_id, "C1", "1700000000.000100")
         assert by_card is not None and by_card.number == 1
+        assert uow.card_shown(a.id) == ("1700000000.000100", "digest")
         assert uow.action_by_message(a.community_id, "C1", "nope") is None
         # Slack's ts is unique only within a channel.
         assert uow.action_by_message(a.community_id, "C2", "1700000000.000100") is None

@@ -75,6 +75,7 @@ def upgrade() -> None:
         postgresql_where=_ACTIVE,
     )
     op.create_index("ix_outbox_due", "outbox", ["platform", "state", "not_before"])
+    op.add_column("action", sa.Column("card_digest", sa.String(length=64), nullable=True))
     # The inbox's unique keys take over from processed_event.
     op.drop_table("processed_event")
     # Slack's ts is unique only within a channel: look messages up by (channel, id).
@@ -99,3 +100,5 @@ def downgrade() -> None:
     )
     op.drop_table("outbox")
     op.drop_table("inbox")
+    with op.batch_alter_table("action") as batch:
+        batch.drop_column("card_digest")
