@@ -190,17 +190,18 @@ class Inbox:
         platforms = list(self.coop.ports)
         if not platforms:
             return 0
-        entries = await self.turns.run(self._threads, self._claim, platforms)
+        busy = list(self._applying)
+        entries = await self.turns.run(self._threads, self._claim, platforms, busy)
         for entry in entries:
-            if entry.id not in self._applying:
-                log.info("applying %s, recorded before but not applied", entry.key)
-                self._start(entry)
+            log.info("applying %s, recorded before but not applied", entry.key)
+            self._start(entry)
         return len(entries)
 
-    def _claim(self, platforms: list[str]) -> list[InboxEntry]:
+    def _claim(self, platforms: list[str], busy: list[int]) -> list[InboxEntry]:
         now = self.clock.now()
         with self.uow_factory() as uow:
-            entries = uow.inbox.claim(platforms, self.owner, now, now + self.lease, _BATCH)
+            lease_until = now + self.lease
+            entries = uow.inbox.claim(platforms, self.owner, now, lease_until, _BATCH, busy)
             uow.commit()
             return entries
 

@@ -152,6 +152,7 @@ class InboxStore(Protocol):
         now: datetime,
         lease_until: datetime,
         limit: int,
+        busy: Sequence[int] = (),
     ) -> list[InboxEntry]: ...
 
     def settle(

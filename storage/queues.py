@@ -96,19 +96,18 @@ class SqlInbox:
         now: datetime,
         lease_until: datetime,
         limit: int,
+        busy: Sequence[int] = (),
     ) -> list[InboxEntry]:
-        """Take over recorded events whose holder's lease ran out, oldest first."""
-        pick = _locking(
-            self.session,
-            select(_inbox.c.id)
-            .where(
-                _inbox.c.state == InboxState.APPLYING.value,
-                _inbox.c.lease_until < now,
-                _inbox.c.platform.in_(list(platforms)),
-            )
-            .order_by(_inbox.c.id)
-            .limit(limit),
+        """Take over recorded events whose holder's lease ran out, oldest first; not those
+        in `busy`, which this process is still applying."""
+        query = select(_inbox.c.id).where(
+            _inbox.c.state == InboxState.APPLYING.value,
+            _inbox.c.lease_until < now,
+            _inbox.c.platform.in_(list(platforms)),
         )
+        if busy:
+            query = query.where(_inbox.c.id.not_in(list(busy)))
+        pick = _locking(self.session, query.order_by(_inbox.c.id).limit(limit))
         stmt = (
             update(_inbox)
             .where(_inbox.c.id.in_(pick.scalar_subquery()))

@@ -57,6 +57,12 @@ def test_only_an_expired_event_is_taken_over_and_the_old_holder_is_fenced(
     with SqlUnitOfWork(engine) as uow:
         assert uow.inbox.claim(["slack"], "b", NOW + LEASE / 2, NOW + 2 * LEASE, 10) == []
         assert uow.inbox.claim(["discord"], "b", NOW + 2 * LEASE, NOW + 3 * LEASE, 10) == []
+        [held] = uow.inbox.record([("slack:T1:t2", "slack", _payload(), NOW)], "b", NOW)
+        assert held is not None  # already expired, but this process is applying it still
+        assert [
+            e.key for e in uow.inbox.claim(["slack"], "b", NOW + 2 * LEASE, NOW, 10, [held])
+        ] == ["slack:T1:t1"]
+        uow.session.rollback()
         [taken] = uow.inbox.claim(["slack"], "b", NOW + 2 * LEASE, NOW + 3 * LEASE, 10)
         uow.commit()
     assert taken.attempt == 2 and isinstance(taken.inbound.event, CommandInvoked)
