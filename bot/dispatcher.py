@@ -366,6 +366,12 @@ class Dispatcher:
             # Unknown: it may have reached the platform, so check there before sending again.
             log.exception("delivery %d failed", entry.id)
             return _Release(now + self._backoff(entry.tries + 1), True, repr(err))
+        finally:
+            if bucket is not None:
+                # The pace counts from when the platform answered: the request may have
+                # reached it late (a busy connection pool, a busy process), not when it began.
+                after = self.clock.now() + timedelta(seconds=bucket[1])
+                self._pause_bucket(bucket[0], after)
         await failpoints.reached(failpoints.OUTBOX_AFTER_SEND, entry.kind.value)
         return result
 
