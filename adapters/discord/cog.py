@@ -215,9 +215,9 @@ class CoopCog(commands.Cog, name=COG_NAME):
         thinking: bool,
         posts: bool = False,
     ) -> None:
-        """Record `event`, then acknowledge the interaction (deferring it, before any other
-        work, within Discord's 3 seconds however slow the database); a card that could not
-        be posted where it would go is refused here, with the reason."""
+        """Record `event`, then acknowledge the interaction (defer it): the record waits for
+        the database at most `delivery.ack_wait_seconds`, well within Discord's 3 seconds. A
+        card that could not be posted where it would go is refused here, with the reason."""
         inbound = Inbound(event, interaction_handle(interaction, thinking))
         channel = event.channel if isinstance(event, CommandInvoked) else event.message.channel
         refusal = self._cannot_post(channel) if posts else None
