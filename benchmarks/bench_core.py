@@ -5,7 +5,7 @@ Run by hand from the repository root:
 Each task is created by a command, then `people` members join it (the later ones go on the
 waitlist) and one withdraws, which promotes someone: the whole path an adapter drives, the
 event recorded in the inbox, then applied in one transaction with the audit log and the
-outbox rows for what it says. The outbox is delivered afterwards to a chat that only counts.
+outbox rows for what it says. The outbox is then delivered to a chat that only records.
 """
 
 from __future__ import annotations
@@ -21,72 +21,23 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from bot.app import Coop
-from bot.cards import Card
 from bot.clock import ManualClock, SystemClock
 from bot.dispatcher import Dispatcher
-from bot.events import CommandInvoked, Inbound, ReplyHandle
+from bot.events import CommandInvoked, Inbound
 from bot.inbox import Inbox
 from bot.pacing import Pacing
-from bot.ports import Delivery, MessageText
-from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
+from bot.refs import ChannelRef, CommunityRef, MemberRef
 from bot.usecases import Preferences
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.uow import SqlUnitOfWork
+from tests.harness import RecordingChat
 
 TEAM = CommunityRef("bench", "T1")
 
 
-class CountingChat:
-    """A chat port that only counts what it is asked to send."""
-
-    def __init__(self) -> None:
-        self.sent = 0
-
-    async def member(self, ref: MemberRef) -> MemberRef:
-        return ref
-
-    async def read_message(self, message: MessageRef) -> MessageText | None:
-        return None
-
-    async def post_card(
-        self, d: Delivery, channel: ChannelRef, card: Card, reply_to: MessageRef | None
-    ) -> MessageRef:
-        self.sent += 1
-        return MessageRef(channel, f"m{self.sent}")
-
-    async def update_card(self, d: Delivery, message: MessageRef, card: Card) -> None:
-        self.sent += 1
-
-    async def send_dm(self, d: Delivery, to: MemberRef, text: str) -> str | None:
-        self.sent += 1
-        return None
-
-    async def reply_private(
-        self,
-        d: Delivery,
-        to: MemberRef,
-        channel: ChannelRef,
-        text: str,
-        reply: ReplyHandle | None,
-        first: bool,
-    ) -> None:
-        self.sent += 1
-
-    async def ask_for_title(
-        self, d: Delivery, to: MemberRef, message: MessageRef, number: int, title: str
-    ) -> str | None:
-        self.sent += 1
-        return None
-
-    async def dismiss(
-        self, d: Delivery, to: MemberRef, channel: ChannelRef, reply: ReplyHandle
-    ) -> None:
-        self.sent += 1
-
-
-def build(url: str) -> tuple[Inbox, Dispatcher, CountingChat]:
-    """The core's inbox and dispatcher on `url`, delivering to a counting chat."""
+def build(url: str) -> tuple[Inbox, Dispatcher, RecordingChat]:
+    """The core's inbox and dispatcher on `url`, delivering to the tests' recording chat."""
     engine = make_engine(url)
     read = make_engine(url, read_only=True)
     upgrade(engine)
@@ -99,7 +50,7 @@ def build(url: str) -> tuple[Inbox, Dispatcher, CountingChat]:
         return SqlUnitOfWork(read)
 
     coop = Coop(uow, clock, Preferences(), reader, SystemClock())
-    chat = CountingChat()
+    chat = RecordingChat()
     coop.attach(TEAM.platform, chat)
     inbox = Inbox(coop, uow, SystemClock(), "bench")
     dispatcher = Dispatcher(uow, reader, SystemClock(), "bench")
@@ -136,8 +87,8 @@ def bench(url: str, tasks: int, people: int) -> None:
     print(
         f"{make_url(url).get_backend_name():10} {len(ms):6} commands  {len(ms) / elapsed:7.0f}/s  "
         f"median {statistics.median(ms):5.1f} ms  p95 {ms[int(len(ms) * 0.95)]:5.1f} ms  "
-        f"max {ms[-1]:6.1f} ms;  {chat.sent} deliveries in {delivered:5.2f} s "
-        f"({chat.sent / delivered:5.0f}/s)"
+        f"max {ms[-1]:6.1f} ms;  {len(chat.sent)} deliveries in {delivered:5.2f} s "
+        f"({len(chat.sent) / delivered:5.0f}/s)"
     )
 
 

@@ -28,11 +28,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Core:
-    """The engine (and a read-only one for queries), the application, inbox and outbox."""
+    """The engine, the application, inbox and outbox."""
 
     settings: Settings
     engine: Engine
-    read_engine: Engine
     clock: AdjustableClock
     coop: Coop
     inbox: Inbox

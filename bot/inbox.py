@@ -73,7 +73,8 @@ class Inbox:
     async def receive(self, inbound: Inbound) -> None:
         """Record `inbound` and have it applied; returns once it is recorded (a repeat of an
         event recorded before is dropped), or after `ack_wait` seconds when the database is slow."""
-        arrival = self._arrive(inbound)
+        arrival = self._arrival(inbound)
+        self._arrivals.append(arrival)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="inbox-writer")
         try:
@@ -87,19 +88,16 @@ class Inbox:
 
     async def handle(self, inbound: Inbound) -> None:
         """Record and apply `inbound`, waiting for both (the console and tests)."""
-        arrival = self._arrive(inbound)
-        self._arrivals.remove(arrival)
+        arrival = self._arrival(inbound)
         [entry_id] = await self._record([arrival])
         if entry_id is not None:
             await self._apply(self._entry(arrival, entry_id))
 
-    def _arrive(self, inbound: Inbound) -> _Arrival:
+    def _arrival(self, inbound: Inbound) -> _Arrival:
         ref = inbound.event.actor.community
         key = inbound.key or f"{ref.platform}:{ref.id}:local:{uuid.uuid4().hex}"
         future = asyncio.get_running_loop().create_future()
-        arrival = _Arrival(inbound, key, codec.dumps(inbound), self.coop.clock.now(), future)
-        self._arrivals.append(arrival)
-        return arrival
+        return _Arrival(inbound, key, codec.dumps(inbound), self.coop.clock.now(), future)
 
     @staticmethod
     def _entry(arrival: _Arrival, entry_id: int) -> InboxEntry:

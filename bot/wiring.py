@@ -78,7 +78,7 @@ def build_core(
         turns=turns,
     )
     coop.on_enqueued.append(dispatcher.kick)
-    return Core(settings, engine, read_engine, clock, coop, inbox, dispatcher)
+    return Core(settings, engine, clock, coop, inbox, dispatcher)
 
 
 def choose_adapters(settings: Settings, secrets: Secrets) -> list[AdapterName]:

@@ -79,9 +79,6 @@ class BotProcess:
                 )
             time.sleep(0.02)
 
-    async def await_log(self, pattern: str, count: int = 1, timeout: float = 30.0) -> list[str]:
-        return await asyncio.to_thread(self.wait_for_log, pattern, count, timeout)
-
     def signal(self, sig: signal.Signals) -> None:
         os.kill(self.pid, sig)
 

@@ -8,11 +8,10 @@ import signal
 import threading
 from pathlib import Path
 
-from tests.discord_support import CHANNEL_ID, GUILD_ID, TOKEN, new_fake, statuses
+from tests.discord_support import CHANNEL_ID, GUILD_ID, TOKEN, new_fake
 from tests.fakes.discord import make_user, slash_command_interaction
 from tests.fakes.slack import FakeSlack
 from tests.process_support import (
-    BotProcess,
     bot_process,
     command,
     exported,
@@ -124,6 +123,3 @@ def test_sigterm_during_a_burst_of_discord_interactions(tmp_path: Path) -> None:
 def _statuses(url: str, tmp_path: Path) -> dict[str, str]:
     actions = {a["id"]: a for a in exported(url, tmp_path)["actions"]}
     return {c["member"]: c["status"] for c in actions[1]["commitments"]}
-
-
-__all__ = ["BotProcess", "statuses"]
