@@ -48,8 +48,7 @@ class Card:
 
     @property
     def progress(self) -> str:
-        """ "2/3 in" with a need, "2 in" without."""
-        return f"{self.in_count}/{self.need} in" if self.need else f"{self.in_count} in"
+        return progress(self.in_count, self.need)
 
     def progress_bar(self, width: int = 10) -> str:
         if not self.need:
@@ -58,11 +57,18 @@ class Card:
         return "▰" * filled + "▱" * (width - filled)
 
 
+def progress(in_count: int, need: int | None) -> str:
+    """ "2/3 in" with a need, "2 in" without."""
+    return f"{in_count}/{need} in" if need else f"{in_count} in"
+
+
 def _person(member: Member) -> Person:
     return Person(member.external_id, member.display_name)
 
 
 def card_for(action: Action) -> Card:
+    """The card of `action`, whose people must have been loaded (see UnitOfWork.load_people)."""
+
     def people(status: CommitmentStatus) -> tuple[Person, ...]:
         return tuple(_person(c.member) for c in action.with_status(status))
 

@@ -117,8 +117,13 @@ class DeliverySettings(_Section):
     ack_wait_seconds: float = 1.5
     # How often to look for work another process left (or that was paced for later).
     poll_seconds: float = 1.0
+    # How long handled events and sent messages are kept (to drop a platform's retries of an
+    # event already handled); older ones are pruned. Slack retries for minutes, not hours.
+    keep_hours: float = 24.0
 
-    @field_validator("stop_seconds", "lease_seconds", "ack_wait_seconds", "poll_seconds")
+    @field_validator(
+        "stop_seconds", "lease_seconds", "ack_wait_seconds", "poll_seconds", "keep_hours"
+    )
     @classmethod
     def _positive(cls, value: float) -> float:
         if value <= 0:

@@ -27,6 +27,9 @@ from bot.threads import Threads
 log = logging.getLogger(__name__)
 
 _BATCH = 200
+# Pruning: how often (seconds of polling) and how many rows of each table per transaction.
+_PRUNE_EVERY = 60.0
+_PRUNE_BATCH = 1000
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Inbox:
         lease: float = 10.0,
         ack_wait: float = 1.5,
         poll: float = 1.0,
+        keep: float = 24 * 3600.0,
     ) -> None:
         self.coop = coop
         self.turns = coop.turns
@@ -59,6 +63,7 @@ class Inbox:
         self.lease = timedelta(seconds=lease)
         self.ack_wait = ack_wait
         self.poll = poll
+        self.keep = timedelta(seconds=keep)
         self._arrivals: list[_Arrival] = []
         self._writer: asyncio.Task[None] | None = None
         self._applying: dict[int, asyncio.Task[None]] = {}
@@ -169,19 +174,46 @@ class Inbox:
         self._stopping = False
         beat = self.lease.total_seconds() / 3
         since_beat = beat
+        since_prune = _PRUNE_EVERY
         while not self._stopping:
             try:
                 await self.sweep()
                 if since_beat >= beat:
                     await self.turns.run(self._threads, self._extend, list(self._applying))
                     since_beat = 0.0
+                if since_prune >= _PRUNE_EVERY:
+                    await self.prune()
+                    since_prune = 0.0
             except StoreUnavailable as err:
                 log.warning("cannot look for unapplied events (%s)", err)
             await asyncio.sleep(self.poll)
             since_beat += self.poll
+            since_prune += self.poll
 
     def stop(self) -> None:
         self._stopping = True
+
+    async def prune(self) -> int:
+        """Forget events and deliveries older than `keep`, a batch at a time (each batch its
+        own short transaction); how many rows in all.
+
+        A platform retries an event within minutes (Slack), or replays it on a resumed
+        gateway session; `keep` (a day by default) is far longer, so a retry still finds its
+        event, and the tables stay the size of a day's traffic.
+        """
+        removed = 0
+        while True:
+            events, sent = await self.turns.run(self._threads, self._prune_batch)
+            removed += events + sent
+            if max(events, sent) < _PRUNE_BATCH:
+                return removed
+
+    def _prune_batch(self) -> tuple[int, int]:
+        with self.uow_factory() as uow:
+            events = uow.inbox.prune(self.coop.clock.now() - self.keep, _PRUNE_BATCH)
+            sent = uow.outbox.prune(self.coop.delivery_clock.now() - self.keep, _PRUNE_BATCH)
+            uow.commit()
+        return events, sent
 
     async def sweep(self) -> int:
         """Claim recorded events whose holder's lease ran out and apply them; how many."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -63,6 +64,13 @@ class Commitment:
 
 @dataclass
 class Action:
+    """An action and the counts its rules need; its people are loaded only to draw its card.
+
+    `in_count` counts commitments committed or done, `waiting_count` those waitlisted, and
+    `last_seq` is the highest join order handed out: a join reads and changes these and the
+    joiner's own commitment, never the whole list, so it costs the same on a full card.
+    """
+
     community_id: int
     number: int
     kind: ActionKind
@@ -77,49 +85,67 @@ class Action:
     source_message_id: str | None = None
     card_message_id: str | None = None
     thread_id: str | None = None
+    in_count: int = 0
+    waiting_count: int = 0
+    last_seq: int = 0
+    # Filled by the store on request (card drawing, show, cancel), not on every load.
     commitments: list[Commitment] = field(default_factory=list)
     id: int | None = None
 
     def with_status(self, *statuses: CommitmentStatus) -> list[Commitment]:
-        """Commitments in any of `statuses`, in the order people joined."""
+        """Loaded commitments in any of `statuses`, in the order people joined."""
         return sorted((c for c in self.commitments if c.status in statuses), key=lambda c: c.seq)
-
-    @property
-    def in_count(self) -> int:
-        return len(self.with_status(CommitmentStatus.COMMITTED, CommitmentStatus.DONE))
 
     @property
     def is_full(self) -> bool:
         return self.need is not None and self.in_count >= self.need
 
-    def commitment_of(self, member: Member) -> Commitment | None:
-        return next((c for c in self.commitments if c.member.id == member.id), None)
+    def _count(self, status: CommitmentStatus, delta: int) -> None:
+        if status in (CommitmentStatus.COMMITTED, CommitmentStatus.DONE):
+            self.in_count += delta
+        elif status is CommitmentStatus.WAITLISTED:
+            self.waiting_count += delta
 
-    def _next_seq(self) -> int:
-        return max((c.seq for c in self.commitments), default=0) + 1
-
-    def join(self, member: Member, via: Via, now: datetime) -> Commitment | None:
-        """Commit `member`, or waitlist them when full; None when nothing changes."""
-        current = self.commitment_of(member)
+    def join(
+        self, member: Member, current: Commitment | None, via: Via, now: datetime
+    ) -> Commitment | None:
+        """Commit `member` (whose commitment so far is `current`), or waitlist them when
+        full; None when nothing changes."""
         if current and current.status != CommitmentStatus.WITHDRAWN:
             return None
         status = CommitmentStatus.WAITLISTED if self.is_full else CommitmentStatus.COMMITTED
+        self.last_seq += 1
         if current is None:
             current = Commitment(member=member, status=status, via=via, seq=0, at=now)
-            self.commitments.append(current)
-        current.status, current.via, current.at = status, via, now
-        current.seq = self._next_seq()
+        current.status, current.via, current.at, current.seq = status, via, now, self.last_seq
+        self._count(status, +1)
         return current
 
-    def leave(self, member: Member, via: Via, now: datetime) -> Commitment | None:
-        """Withdraw `member`; returns the person promoted from the waitlist, if any."""
-        current = self.commitment_of(member)
-        if current is None or current.status == CommitmentStatus.WITHDRAWN:
+    def leave(
+        self,
+        current: Commitment,
+        via: Via,
+        now: datetime,
+        first_waiting: Callable[[], Commitment | None],
+    ) -> Commitment | None:
+        """Withdraw `current`; returns the person promoted from the waitlist, if any
+        (`first_waiting` finds who has waited longest, asked only when a place opens)."""
+        if current.status == CommitmentStatus.WITHDRAWN:
             return None
+        self._count(current.status, -1)
         current.status, current.via, current.at = CommitmentStatus.WITHDRAWN, via, now
-        waiting = self.with_status(CommitmentStatus.WAITLISTED)
-        if waiting and not self.is_full:
-            promoted = waiting[0]
-            promoted.status, promoted.at = CommitmentStatus.COMMITTED, now
-            return promoted
-        return None
+        if not self.waiting_count or self.is_full:
+            return None
+        promoted = first_waiting()
+        if promoted is None:
+            return None
+        self._count(promoted.status, -1)
+        promoted.status, promoted.at = CommitmentStatus.COMMITTED, now
+        self._count(promoted.status, +1)
+        return promoted
+
+    def mark(self, current: Commitment, status: CommitmentStatus, now: datetime) -> None:
+        """Move `current` between committed and done (the counts do not change)."""
+        self._count(current.status, -1)
+        current.status, current.at = status, now
+        self._count(status, +1)

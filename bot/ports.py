@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -10,7 +11,7 @@ from typing import Protocol, Self
 
 from bot.cards import Card
 from bot.events import ReplyHandle
-from bot.model import Action, Community, Member, Via
+from bot.model import Action, Commitment, Community, Member, Via
 from bot.queues import (
     DeliveryRecord,
     DeliveryState,
@@ -161,6 +162,10 @@ class InboxStore(Protocol):
 
     def extend(self, ids: Sequence[int], owner: str, lease_until: datetime) -> None: ...
 
+    def prune(self, before: datetime, limit: int) -> int:
+        """Forget settled events received before `before` (at most `limit`); how many."""
+        ...
+
     def unsettled(self) -> int: ...
 
 
@@ -198,6 +203,10 @@ class OutboxStore(Protocol):
 
     def extend(self, ids: Sequence[int], owner: str, lease_until: datetime) -> None: ...
 
+    def prune(self, before: datetime, limit: int) -> int:
+        """Forget finished deliveries created before `before` (at most `limit`); how many."""
+        ...
+
     def records(self) -> Iterator[DeliveryRecord]: ...
 
     def count(self, *states: DeliveryState) -> int: ...
@@ -233,6 +242,10 @@ class UnitOfWork(Protocol):
 
     def find_member(self, community: Community, external_id: str) -> Member | None: ...
 
+    def known_member(self, ref: MemberRef) -> Member | None:
+        """The member `ref` names, if the bot knows them (one query, never creates)."""
+        ...
+
     def member(self, community: Community, ref: MemberRef) -> Member:
         """Get or create the member, refreshing the display name."""
         ...
@@ -244,7 +257,8 @@ class UnitOfWork(Protocol):
         ...
 
     def get_action(self, community_id: int, number: int) -> Action | None:
-        """The action with its commitments, locked for update until the transaction ends."""
+        """The action with its counts (not its people), locked for update until the
+        transaction ends."""
         ...
 
     def action_by_message(
@@ -254,7 +268,23 @@ class UnitOfWork(Protocol):
         ...
 
     def action_by_id(self, action_id: int) -> Action | None:
-        """The action with its commitments, not locked (for drawing its card)."""
+        """The action with its people, not locked (for drawing its card)."""
+        ...
+
+    def load_people(self, actions: Sequence[Action], withdrawn: bool = False) -> None:
+        """Fill each action's `commitments` (all in one query); `withdrawn` ones too if asked."""
+        ...
+
+    def commitment(self, action: Action, member: Member) -> Commitment | None:
+        """`member`'s commitment to `action`, in any status."""
+        ...
+
+    def first_waiting(self, action: Action) -> Commitment | None:
+        """Who has waited longest on `action`'s waitlist."""
+        ...
+
+    def save_commitment(self, action: Action, commitment: Commitment) -> None:
+        """Write one commitment (new or changed); a new one gets its id."""
         ...
 
     def card_shown(self, action_id: int) -> tuple[str | None, str | None]:
@@ -264,13 +294,20 @@ class UnitOfWork(Protocol):
     def set_card_shown(self, action_id: int, message_id: str, digest: str) -> None: ...
 
     def save_action(self, action: Action) -> None:
-        """Write back the action's fields and commitments."""
+        """Write back the action's own fields and counts (commitments are saved one by one)."""
         ...
 
-    def open_actions(self, community_id: int, channel_id: str | None = None) -> list[Action]: ...
+    def open_actions(self, community_id: int, channel_id: str | None = None) -> list[Action]:
+        """Open actions by number, with their counts (not their people)."""
+        ...
 
-    def open_actions_of(self, member: Member) -> list[Action]:
-        """Open actions where `member` is committed or waitlisted."""
+    def open_actions_of(self, member: Member) -> list[tuple[Action, Commitment]]:
+        """Open actions where `member` is committed or waitlisted, with that commitment."""
+        ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A block whose writes are undone, alone, if it raises (the rest of the transaction
+        stands)."""
         ...
 
     def audit(self, entry: AuditEntry) -> None: ...

@@ -15,6 +15,7 @@ from bot.cards import (
     PrivateReply,
     UpdateCard,
     card_for,
+    progress,
 )
 from bot.emoji_names import canonical
 from bot.errors import CoopError
@@ -123,8 +124,14 @@ def _require_open(action: Action) -> None:
 # --- tasks ---------------------------------------------------------------------------------
 
 
-def create_task(turn: Turn, title: str, need: int | None, due: str | None) -> list[Effect]:
-    due_at = parse_when(due, turn.tz, turn.now) if due else None
+def create_task(
+    turn: Turn, title: str, need: int | None, due: str | None, ready: Prepared | None = None
+) -> list[Effect]:
+    if ready is not None and ready.due_tz == turn.tz:
+        due_at = ready.due_at
+    else:
+        # Read in another zone than the one it was prepared for (a /coop tz just before).
+        due_at = parse_when(due, turn.tz, turn.now) if due else None
     action = turn.uow.add_action(
         Action(
             community_id=turn.community.id,
@@ -199,19 +206,20 @@ def retitle(turn: Turn, message: MessageRef, title: str) -> list[Effect]:
 
 def join(turn: Turn, action: Action) -> list[Effect]:
     _require_open(action)
-    commitment = action.join(turn.member, turn.via, turn.now)
+    current = turn.uow.commitment(action, turn.member)
+    commitment = action.join(turn.member, current, turn.via, turn.now)
     if commitment is None:
-        current = action.commitment_of(turn.member)
-        where = "on the waitlist for" if current and current.status == "waitlisted" else "in on"
+        waiting = current is not None and current.status is CommitmentStatus.WAITLISTED
+        where = "on the waitlist for" if waiting else "in on"
         return [turn.reply(f"You're already {where} {label(action)}.")]
+    turn.uow.save_commitment(action, commitment)
     turn.audit(f"commitment.{commitment.status.value}", action)
     effects = refresh_card(turn, action)
     if commitment.status is CommitmentStatus.WAITLISTED:
-        place = len(action.with_status(CommitmentStatus.WAITLISTED))
         effects.append(
             turn.reply(
-                f"{label(action)} is full, so you're number {place} on the waitlist. "
-                "I'll message you if a spot opens."
+                f"{label(action)} is full, so you're number {action.waiting_count} on the "
+                "waitlist. I'll message you if a spot opens."
             )
         )
     elif turn.via is Via.COMMAND:
@@ -221,11 +229,14 @@ def join(turn: Turn, action: Action) -> list[Effect]:
 
 def leave(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
     _require_open(action)
-    current = action.commitment_of(turn.member)
+    current = turn.uow.commitment(action, turn.member)
     if current is None or current.status is CommitmentStatus.WITHDRAWN:
         return [] if quiet else [turn.reply(f"You're not on {label(action)}.")]
-    promoted = action.leave(turn.member, turn.via, turn.now)
+    promoted = action.leave(current, turn.via, turn.now, lambda: turn.uow.first_waiting(action))
+    turn.uow.save_commitment(action, current)
     turn.audit("commitment.withdrawn", action)
+    if promoted is not None:
+        turn.uow.save_commitment(action, promoted)
     effects = refresh_card(turn, action)
     if promoted is not None:
         turn.audit("commitment.promoted", action, actor=promoted.member, via=Via.SYSTEM)
@@ -242,7 +253,7 @@ def leave(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
 
 def mark_done(turn: Turn, action: Action, undo: bool = False) -> list[Effect]:
     _require_open(action)
-    current = action.commitment_of(turn.member)
+    current = turn.uow.commitment(action, turn.member)
     want_from, want_to = (
         (CommitmentStatus.DONE, CommitmentStatus.COMMITTED)
         if undo
@@ -259,7 +270,8 @@ def mark_done(turn: Turn, action: Action, undo: bool = False) -> list[Effect]:
                 f"Join with /coop join #{action.number}."
             )
         ]
-    current.status, current.at = want_to, turn.now
+    action.mark(current, want_to, turn.now)
+    turn.uow.save_commitment(action, current)
     turn.audit(f"commitment.{want_to.value}", action)
     effects = refresh_card(turn, action)
     if turn.via is Via.COMMAND:
@@ -275,6 +287,7 @@ def finish(turn: Turn, action: Action, state: ActionState) -> list[Effect]:
     turn.audit(f"task.{state.value}", action)
     effects = refresh_card(turn, action)
     if state is ActionState.CANCELLED:
+        turn.uow.load_people([action])
         told = action.with_status(CommitmentStatus.COMMITTED, CommitmentStatus.WAITLISTED)
         effects += [
             DirectMessage(
@@ -293,9 +306,8 @@ def finish(turn: Turn, action: Action, state: ActionState) -> list[Effect]:
 
 
 def _summary(action: Action, tz: str) -> str:
-    card = card_for(action)
     due = f", due {format_local(action.due_at, tz)}" if action.due_at else ""
-    return f"#{action.number} {action.title} — {card.progress}{due}"
+    return f"#{action.number} {action.title} — {progress(action.in_count, action.need)}{due}"
 
 
 def list_open(turn: Turn) -> list[Effect]:
@@ -307,18 +319,18 @@ def list_open(turn: Turn) -> list[Effect]:
 
 
 def mine(turn: Turn) -> list[Effect]:
-    actions = turn.uow.open_actions_of(turn.member)
-    if not actions:
+    found = turn.uow.open_actions_of(turn.member)
+    if not found:
         return [turn.reply("You have no open commitments.")]
     lines = ["Your open commitments:"]
-    for a in actions:
-        c = a.commitment_of(turn.member)
-        waiting = " (waitlisted)" if c and c.status is CommitmentStatus.WAITLISTED else ""
+    for a, c in found:
+        waiting = " (waitlisted)" if c.status is CommitmentStatus.WAITLISTED else ""
         lines.append(_summary(a, turn.tz) + waiting)
     return [turn.reply("\n".join(lines))]
 
 
 def show(turn: Turn, action: Action) -> list[Effect]:
+    turn.uow.load_people([action])
     return [turn.reply(card_text(card_for(action), turn.tz))]
 
 
@@ -333,14 +345,18 @@ def set_tz(turn: Turn, name: str) -> list[Effect]:
 # --- event routing -------------------------------------------------------------------------
 
 
-def run_command(turn: Turn, text: str) -> list[Effect]:
-    cmd = grammar.parse(text)
+def run_command(turn: Turn, text: str, ready: Prepared | None = None) -> list[Effect]:
+    cmd = ready.command if ready is not None and ready.command else grammar.parse(text)
     arg = cmd.positional
     if cmd.name == "task":
         need = cmd.options.get("need")
         due = cmd.options.get("due")
         return create_task(
-            turn, str(arg), int(need) if need is not None else None, str(due) if due else None
+            turn,
+            str(arg),
+            int(need) if need is not None else None,
+            str(due) if due else None,
+            ready,
         )
     if cmd.name == "help":
         if arg:
@@ -413,10 +429,41 @@ def via_of(event: Event) -> Via:
     return Via.REACTION
 
 
-def apply(turn: Turn, event: Event, text: MessageText | None) -> list[Effect]:
-    """Route one event to its use case; `text` is the message a track reaction is on."""
+@dataclass(frozen=True)
+class Prepared:
+    """What can be worked out about an event before it is applied, outside the section that
+    takes events one at a time: its command parsed, its due time read (in `due_tz`), and the
+    text of the message a track reaction is on."""
+
+    command: grammar.ParsedCommand | None = None
+    due_at: datetime | None = None
+    due_tz: str | None = None
+    text: MessageText | None = None
+
+
+def prepare(
+    event: Event, stored_tz: Callable[[], str | None], prefs: Preferences, now: datetime
+) -> Prepared:
+    """Parse `event` ahead of applying it; raises CoopError as applying would.
+
+    `stored_tz` reads the actor's zone as saved with /coop tz; it is asked only when a time
+    has to be read.
+    """
+    if not isinstance(event, CommandInvoked):
+        return Prepared()
+    cmd = grammar.parse(event.text)
+    due = cmd.options.get("due") if cmd.name == "task" else None
+    if not due:
+        return Prepared(cmd)
+    tz = stored_tz() or event.actor.tz or prefs.default_tz
+    return Prepared(cmd, parse_when(str(due), tz, now), tz)
+
+
+def apply(turn: Turn, event: Event, ready: Prepared) -> list[Effect]:
+    """Route one event to its use case, with what `prepare` worked out for it."""
+    text = ready.text
     if isinstance(event, CommandInvoked):
-        return run_command(turn, event.text)
+        return run_command(turn, event.text, ready)
     if isinstance(event, ButtonPressed):
         return on_button(turn, event)
     if isinstance(event, MessageTracked):

@@ -155,10 +155,28 @@ class SqlInbox:
                 .values(lease_until=lease_until)
             )
 
+    def prune(self, before: datetime, limit: int) -> int:
+        """Forget up to `limit` settled events received before `before`; how many."""
+        old = (
+            select(_inbox.c.id)
+            .where(_inbox.c.received_at < before, _inbox.c.state != InboxState.APPLYING.value)
+            .limit(limit)
+        )
+        return _deleted(self.session, _inbox, old)
+
     def unsettled(self) -> int:
         """Recorded events not applied yet (for tests, health checks and shutdown logs)."""
         query = select(func.count()).where(_inbox.c.state == InboxState.APPLYING.value)
         return int(self.session.execute(query).scalar_one())
+
+
+def _deleted(session: Session, table: Any, ids: Select[Any]) -> int:
+    # Ids first, then one DELETE: both databases do it by primary key, and neither needs
+    # DELETE ... LIMIT (which PostgreSQL lacks).
+    found = list(session.execute(ids).scalars())
+    if found:
+        session.execute(table.delete().where(table.c.id.in_(found)))
+    return len(found)
 
 
 class SqlOutbox:
@@ -318,6 +336,15 @@ class SqlOutbox:
                 .where(_outbox.c.state == DeliveryState.SENDING.value)
                 .values(lease_until=lease_until)
             )
+
+    def prune(self, before: datetime, limit: int) -> int:
+        """Forget up to `limit` finished deliveries created before `before`; how many."""
+        old = (
+            select(_outbox.c.id)
+            .where(_outbox.c.created_at < before, _outbox.c.state.not_in(_ACTIVE))
+            .limit(limit)
+        )
+        return _deleted(self.session, _outbox, old)
 
     def records(self) -> Iterator[DeliveryRecord]:
         rows = self.session.execute(select(_outbox).order_by(_outbox.c.id))

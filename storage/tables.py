@@ -75,7 +75,8 @@ class ActionRow(SQLModel, table=True):
         # Slack's ts is unique only within a channel: messages are (channel, id) pairs.
         Index("ix_action_source", "community_id", "channel_id", "source_message_id"),
         Index("ix_action_card", "community_id", "channel_id", "card_message_id"),
-        Index("ix_action_channel_state", "community_id", "channel_id", "state"),
+        # `list`: a channel's open actions, by number, straight off the index.
+        Index("ix_action_channel_state", "community_id", "channel_id", "state", "number"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -95,11 +96,19 @@ class ActionRow(SQLModel, table=True):
     # A digest of what the card's message shows now, so an edit with nothing new is skipped.
     card_digest: str | None = Field(default=None, max_length=64)
     thread_id: str | None = Field(default=None, max_length=64)
+    # Kept with each change so a join never counts the commitments (see bot.model.Action).
+    in_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    waiting_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    last_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class CommitmentRow(SQLModel, table=True):
     __tablename__ = "commitment"
-    __table_args__ = (UniqueConstraint("action_id", "member_id"),)
+    __table_args__ = (
+        UniqueConstraint("action_id", "member_id"),
+        # Who has waited longest, read straight off the index.
+        Index("ix_commitment_waiting", "action_id", "status", "seq"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     action_id: int = Field(foreign_key="action.id", index=True)
@@ -118,7 +127,10 @@ class InboxRow(SQLModel, table=True):
     """
 
     __tablename__ = "inbox"
-    __table_args__ = (Index("ix_inbox_state_lease", "state", "lease_until"),)
+    __table_args__ = (
+        Index("ix_inbox_state_lease", "state", "lease_until"),
+        Index("ix_inbox_received", "received_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=255, unique=True)
@@ -152,6 +164,7 @@ class OutboxRow(SQLModel, table=True):
             "ix_outbox_active_lane", "lane", "id", sqlite_where=_ACTIVE, postgresql_where=_ACTIVE
         ),
         Index("ix_outbox_due", "platform", "state", "not_before"),
+        Index("ix_outbox_created", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

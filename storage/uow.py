@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Engine, func, or_, update
+from sqlalchemy import Engine, Row, Select, Table, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, SQLModel, col
 
 from bot.errors import StoreUnavailable
 from bot.model import (
@@ -35,6 +36,33 @@ from storage.tables import (
 )
 
 _OPEN_STATUSES = (CommitmentStatus.COMMITTED.value, CommitmentStatus.WAITLISTED.value)
+_EXPORT_CHUNK = 500
+
+# The hot paths read columns with SQLAlchemy Core: building ORM objects for every row was
+# most of a join's time on a card with many people.
+_A: Table = ActionRow.__table__  # type: ignore[attr-defined]
+_C: Table = CommitmentRow.__table__  # type: ignore[attr-defined]
+_M: Table = MemberRow.__table__  # type: ignore[attr-defined]
+_CO: Table = CommunityRow.__table__  # type: ignore[attr-defined]
+_MEMBER_COLUMNS = (
+    _M.c.id.label("m_id"),
+    _M.c.community_id.label("m_community"),
+    _M.c.external_id.label("m_ext"),
+    _M.c.display_name.label("m_name"),
+    _M.c.tz.label("m_tz"),
+)
+_COMMITMENT_COLUMNS = (
+    _C.c.id.label("c_id"),
+    _C.c.action_id,
+    _C.c.status,
+    _C.c.via,
+    _C.c.seq,
+    _C.c.at,
+)
+# An action with its creator: one row, one query.
+_ACTION = select(_A, *_MEMBER_COLUMNS).join(_M, _M.c.id == _A.c.creator_id)
+_COMMITMENT = select(*_COMMITMENT_COLUMNS)
+_PEOPLE = select(*_COMMITMENT_COLUMNS, *_MEMBER_COLUMNS).join(_M, _M.c.id == _C.c.member_id)
 
 
 class SqlUnitOfWork:
@@ -46,8 +74,6 @@ class SqlUnitOfWork:
         self.inbox = SqlInbox(self.session)
         self.outbox = SqlOutbox(self.session)
         self._members: dict[int, Member] = {}
-        # The session only holds weak references: keep loaded commitment rows for saving.
-        self._commitment_rows: dict[int, CommitmentRow] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -82,101 +108,111 @@ class SqlUnitOfWork:
         returning = stmt.returning(*table.primary_key.columns)
         return self.session.execute(returning).first() is not None
 
-    def _member_from_row(self, row: MemberRow) -> Member:
-        assert row.id is not None
-        member = self._members.get(row.id)
+    def _member(
+        self, id_: int, community_id: int, external_id: str, name: str, tz: str | None
+    ) -> Member:
+        member = self._members.get(id_)
         if member is None:
-            member = Member(row.id, row.community_id, row.external_id, row.display_name, row.tz)
-            self._members[row.id] = member
+            member = Member(id_, community_id, external_id, name, tz)
+            self._members[id_] = member
         return member
 
-    def _member_by_id(self, member_id: int) -> Member:
-        if member_id not in self._members:
-            row = self.session.get(MemberRow, member_id)
-            assert row is not None
-            self._member_from_row(row)
-        return self._members[member_id]
-
-    def _action_from_row(self, row: ActionRow) -> Action:
-        assert row.id is not None
-        # One query for the commitments and their members: a big task has hundreds.
-        commitments = self.session.exec(
-            select(CommitmentRow, MemberRow)
-            .join(MemberRow, col(MemberRow.id) == col(CommitmentRow.member_id))
-            .where(CommitmentRow.action_id == row.id)
-        ).all()
+    def _action(self, row: Row[Any]) -> Action:
+        """An action from a row of `_ACTION` (its columns and its creator's)."""
+        m = row._mapping
+        creator = self._member(m["m_id"], m["m_community"], m["m_ext"], m["m_name"], m["m_tz"])
         return Action(
-            id=row.id,
-            community_id=row.community_id,
-            number=row.number,
-            kind=ActionKind(row.kind),
-            title=row.title,
-            body=row.body,
-            channel_id=row.channel_id,
-            creator=self._member_by_id(row.creator_id),
-            created_at=row.created_at,
-            state=ActionState(row.state),
-            need=row.need,
-            due_at=row.due_at,
-            source_message_id=row.source_message_id,
-            card_message_id=row.card_message_id,
-            thread_id=row.thread_id,
-            commitments=[
-                Commitment(
-                    id=c.id,
-                    member=self._member_from_row(m),
-                    status=CommitmentStatus(c.status),
-                    via=Via(c.via),
-                    seq=c.seq,
-                    at=c.at,
-                )
-                for c, m in self._keep(commitments)
-            ],
+            id=m["id"],
+            community_id=m["community_id"],
+            number=m["number"],
+            kind=ActionKind(m["kind"]),
+            title=m["title"],
+            body=m["body"],
+            channel_id=m["channel_id"],
+            creator=creator,
+            created_at=m["created_at"],
+            state=ActionState(m["state"]),
+            need=m["need"],
+            due_at=m["due_at"],
+            source_message_id=m["source_message_id"],
+            card_message_id=m["card_message_id"],
+            thread_id=m["thread_id"],
+            in_count=m["in_count"],
+            waiting_count=m["waiting_count"],
+            last_seq=m["last_seq"],
         )
 
-    def _keep(
-        self, rows: Sequence[tuple[CommitmentRow, MemberRow]]
-    ) -> Sequence[tuple[CommitmentRow, MemberRow]]:
-        for crow, _ in rows:
-            assert crow.id is not None
-            self._commitment_rows[crow.id] = crow
-        return rows
+    def _one_action(self, *where: Any, lock: bool = True) -> Action | None:
+        query = _ACTION.where(*where)
+        if lock:
+            # Only the action's row: the creator's member row stays free for others.
+            query = query.with_for_update(of=_A)
+        row = self.session.execute(query).first()
+        return self._action(row) if row else None
 
-    def _one_action(self, *where: Any) -> Action | None:
-        row = self.session.exec(select(ActionRow).where(*where).with_for_update()).first()
-        return self._action_from_row(row) if row else None
+    def _commitment(self, row: Row[Any], member: Member) -> Commitment:
+        m = row._mapping
+        return Commitment(
+            id=m["c_id"],
+            member=member,
+            status=CommitmentStatus(m["status"]),
+            via=Via(m["via"]),
+            seq=m["seq"],
+            at=m["at"],
+        )
+
+    def _actions(self, query: Select[Any]) -> list[Action]:
+        return [self._action(row) for row in self.session.execute(query)]
 
     # --- the port ---------------------------------------------------------------------------
 
     def community(self, ref: CommunityRef) -> Community:
-        where = (CommunityRow.platform == ref.platform, CommunityRow.external_id == ref.id)
-        row = self.session.exec(select(CommunityRow).where(*where)).first()
-        if row is None:
-            self._insert_ignoring_conflict(
-                CommunityRow,
-                {"platform": ref.platform, "external_id": ref.id, "name": ref.name[:200]},
-            )
-            row = self.session.exec(select(CommunityRow).where(*where)).one()
-        assert row.id is not None
-        return Community(row.id, row.platform, row.external_id, row.name)
+        found = self.find_community(ref)
+        if found is not None:
+            return found
+        self._insert_ignoring_conflict(
+            CommunityRow, {"platform": ref.platform, "external_id": ref.id, "name": ref.name[:200]}
+        )
+        found = self.find_community(ref)
+        assert found is not None
+        return found
 
     def find_community(self, ref: CommunityRef) -> Community | None:
-        where = (CommunityRow.platform == ref.platform, CommunityRow.external_id == ref.id)
-        row = self.session.exec(select(CommunityRow).where(*where)).first()
-        if row is None:
-            return None
-        assert row.id is not None
-        return Community(row.id, row.platform, row.external_id, row.name)
+        row = self.session.execute(
+            select(_CO.c.id, _CO.c.name).where(
+                _CO.c.platform == ref.platform, _CO.c.external_id == ref.id
+            )
+        ).first()
+        return Community(row.id, ref.platform, ref.id, row.name) if row else None
 
     def find_member(self, community: Community, external_id: str) -> Member | None:
-        where = (MemberRow.community_id == community.id, MemberRow.external_id == external_id)
-        row = self.session.exec(select(MemberRow).where(*where)).first()
-        return self._member_from_row(row) if row else None
+        row = self.session.execute(
+            select(_M.c.id, _M.c.display_name, _M.c.tz).where(
+                _M.c.community_id == community.id, _M.c.external_id == external_id
+            )
+        ).first()
+        if row is None:
+            return None
+        return self._member(row.id, community.id, external_id, row.display_name, row.tz)
+
+    def known_member(self, ref: MemberRef) -> Member | None:
+        row = self.session.execute(
+            select(*_MEMBER_COLUMNS)
+            .join(_CO, _CO.c.id == _M.c.community_id)
+            .where(
+                _CO.c.platform == ref.community.platform,
+                _CO.c.external_id == ref.community.id,
+                _M.c.external_id == ref.id,
+            )
+        ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return self._member(m["m_id"], m["m_community"], m["m_ext"], m["m_name"], m["m_tz"])
 
     def member(self, community: Community, ref: MemberRef) -> Member:
-        where = (MemberRow.community_id == community.id, MemberRow.external_id == ref.id)
-        row = self.session.exec(select(MemberRow).where(*where)).first()
-        if row is None:
+        found = self.find_member(community, ref.id)
+        if found is None:
             self._insert_ignoring_conflict(
                 MemberRow,
                 {
@@ -185,133 +221,189 @@ class SqlUnitOfWork:
                     "display_name": ref.display[:200],
                 },
             )
-            row = self.session.exec(select(MemberRow).where(*where)).one()
-        elif ref.name and row.display_name != ref.name[:200]:
-            row.display_name = ref.name[:200]
-            self.session.add(row)
-        member = self._member_from_row(row)
-        member.display_name = row.display_name
-        return member
+            found = self.find_member(community, ref.id)
+            assert found is not None
+        elif ref.name and found.display_name != ref.name[:200]:
+            found.display_name = ref.name[:200]
+            self.session.execute(
+                update(_M).where(_M.c.id == found.id).values(display_name=found.display_name)
+            )
+        return found
 
     def set_member_tz(self, member: Member, tz: str) -> None:
-        row = self.session.get(MemberRow, member.id)
-        assert row is not None
-        row.tz = member.tz = tz
-        self.session.add(row)
+        self.session.execute(update(_M).where(_M.c.id == member.id).values(tz=tz))
+        member.tz = tz
 
     def add_action(self, action: Action) -> Action:
         # The UPDATE takes the community row's lock, so concurrent creators get distinct numbers.
         number = self.session.execute(
-            update(CommunityRow)
-            .where(col(CommunityRow.id) == action.community_id)
-            .values(next_number=CommunityRow.next_number + 1)
-            .returning(col(CommunityRow.next_number))
+            update(_CO)
+            .where(_CO.c.id == action.community_id)
+            .values(next_number=_CO.c.next_number + 1)
+            .returning(_CO.c.next_number)
         ).scalar_one()
         action.number = number - 1
-        row = ActionRow(
-            community_id=action.community_id,
-            number=action.number,
-            kind=action.kind.value,
-            title=action.title,
-            body=action.body,
-            channel_id=action.channel_id,
-            creator_id=action.creator.id,
-            state=action.state.value,
-            need=action.need,
-            due_at=action.due_at,
-            created_at=action.created_at,
-            source_message_id=action.source_message_id,
-            card_message_id=action.card_message_id,
-            thread_id=action.thread_id,
-        )
-        self.session.add(row)
-        self.session.flush()
-        action.id = row.id
+        action.id = self.session.execute(
+            insert(_A)
+            .values(
+                community_id=action.community_id,
+                number=action.number,
+                kind=action.kind.value,
+                title=action.title,
+                body=action.body,
+                channel_id=action.channel_id,
+                creator_id=action.creator.id,
+                state=action.state.value,
+                need=action.need,
+                due_at=action.due_at,
+                created_at=action.created_at,
+                source_message_id=action.source_message_id,
+                card_message_id=action.card_message_id,
+                thread_id=action.thread_id,
+                in_count=action.in_count,
+                waiting_count=action.waiting_count,
+                last_seq=action.last_seq,
+            )
+            .returning(_A.c.id)
+        ).scalar_one()
         return action
 
     def get_action(self, community_id: int, number: int) -> Action | None:
-        return self._one_action(ActionRow.community_id == community_id, ActionRow.number == number)
+        return self._one_action(_A.c.community_id == community_id, _A.c.number == number)
 
     def action_by_message(
         self, community_id: int, channel_id: str, message_id: str
     ) -> Action | None:
         return self._one_action(
-            ActionRow.community_id == community_id,
-            ActionRow.channel_id == channel_id,
-            or_(
-                col(ActionRow.source_message_id) == message_id,
-                col(ActionRow.card_message_id) == message_id,
-            ),
+            _A.c.community_id == community_id,
+            _A.c.channel_id == channel_id,
+            or_(_A.c.source_message_id == message_id, _A.c.card_message_id == message_id),
         )
 
     def action_by_id(self, action_id: int) -> Action | None:
-        row = self.session.get(ActionRow, action_id)
-        return self._action_from_row(row) if row else None
+        action = self._one_action(_A.c.id == action_id, lock=False)
+        if action is not None:
+            self.load_people([action])
+        return action
+
+    def load_people(self, actions: Sequence[Action], withdrawn: bool = False) -> None:
+        by_id = {a.id: a for a in actions}
+        for a in actions:
+            a.commitments = []
+        if not by_id:
+            return
+        query = _PEOPLE.where(_C.c.action_id.in_(list(by_id)))
+        if not withdrawn:
+            query = query.where(_C.c.status != CommitmentStatus.WITHDRAWN.value)
+        for row in self.session.execute(query.order_by(_C.c.action_id, _C.c.seq)):
+            m = row._mapping
+            member = self._member(m["m_id"], m["m_community"], m["m_ext"], m["m_name"], m["m_tz"])
+            by_id[m["action_id"]].commitments.append(self._commitment(row, member))
+
+    def commitment(self, action: Action, member: Member) -> Commitment | None:
+        row = self.session.execute(
+            _COMMITMENT.where(_C.c.action_id == action.id, _C.c.member_id == member.id)
+        ).first()
+        return self._commitment(row, member) if row else None
+
+    def first_waiting(self, action: Action) -> Commitment | None:
+        row = self.session.execute(
+            _PEOPLE.where(
+                _C.c.action_id == action.id, _C.c.status == CommitmentStatus.WAITLISTED.value
+            )
+            .order_by(_C.c.seq)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        member = self._member(m["m_id"], m["m_community"], m["m_ext"], m["m_name"], m["m_tz"])
+        return self._commitment(row, member)
+
+    def save_commitment(self, action: Action, commitment: Commitment) -> None:
+        values = {
+            "status": commitment.status.value,
+            "via": commitment.via.value,
+            "seq": commitment.seq,
+            "at": commitment.at,
+        }
+        if commitment.id is not None:
+            self.session.execute(update(_C).where(_C.c.id == commitment.id).values(**values))
+            return
+        commitment.id = self.session.execute(
+            insert(_C)
+            .values(action_id=action.id, member_id=commitment.member.id, **values)
+            .returning(_C.c.id)
+        ).scalar_one()
 
     def card_shown(self, action_id: int) -> tuple[str | None, str | None]:
         row = self.session.execute(
-            select(col(ActionRow.card_message_id), col(ActionRow.card_digest)).where(
-                col(ActionRow.id) == action_id
-            )
+            select(_A.c.card_message_id, _A.c.card_digest).where(_A.c.id == action_id)
         ).one()
         return row[0], row[1]
 
     def set_card_shown(self, action_id: int, message_id: str, digest: str) -> None:
         self.session.execute(
-            update(ActionRow)
-            .where(col(ActionRow.id) == action_id)
+            update(_A)
+            .where(_A.c.id == action_id)
             .values(card_message_id=message_id, card_digest=digest)
         )
 
     def save_action(self, action: Action) -> None:
-        row = self.session.get(ActionRow, action.id)
-        assert row is not None and action.id is not None
-        row.title, row.body, row.state = action.title, action.body, action.state.value
-        row.need, row.due_at = action.need, action.due_at
-        self.session.add(row)
-        added: list[tuple[Commitment, CommitmentRow]] = []
-        for c in action.commitments:
-            crow = None
-            if c.id is not None:
-                crow = self._commitment_rows.get(c.id) or self.session.get(CommitmentRow, c.id)
-            values = (c.status.value, c.via.value, c.seq, c.at)
-            if crow is None:
-                crow = CommitmentRow(
-                    action_id=action.id, member_id=c.member.id, status="", via="", seq=0, at=c.at
-                )
-                added.append((c, crow))
-            elif (crow.status, crow.via, crow.seq, crow.at) == values:
-                continue
-            crow.status, crow.via, crow.seq, crow.at = values
-            self.session.add(crow)
-        # One flush for the lot, then the new rows have their ids.
-        self.session.flush()
-        for c, crow in added:
-            assert crow.id is not None
-            c.id = crow.id
-            self._commitment_rows[crow.id] = crow
+        assert action.id is not None
+        self.session.execute(
+            update(_A)
+            .where(_A.c.id == action.id)
+            .values(
+                title=action.title,
+                body=action.body,
+                state=action.state.value,
+                need=action.need,
+                due_at=action.due_at,
+                in_count=action.in_count,
+                waiting_count=action.waiting_count,
+                last_seq=action.last_seq,
+            )
+        )
 
     def open_actions(self, community_id: int, channel_id: str | None = None) -> list[Action]:
-        query = select(ActionRow).where(
-            ActionRow.community_id == community_id, ActionRow.state == ActionState.OPEN.value
+        query = _ACTION.where(
+            _A.c.community_id == community_id, _A.c.state == ActionState.OPEN.value
         )
         if channel_id is not None:
-            query = query.where(ActionRow.channel_id == channel_id)
-        rows = self.session.exec(query.order_by(col(ActionRow.number))).all()
-        return [self._action_from_row(r) for r in rows]
+            query = query.where(_A.c.channel_id == channel_id)
+        return self._actions(query.order_by(_A.c.number))
 
-    def open_actions_of(self, member: Member) -> list[Action]:
-        rows = self.session.exec(
-            select(ActionRow)
-            .join(CommitmentRow, col(CommitmentRow.action_id) == col(ActionRow.id))
+    def open_actions_of(self, member: Member) -> list[tuple[Action, Commitment]]:
+        query = (
+            _ACTION.add_columns(*_COMMITMENT_COLUMNS)
+            .join(_C, _C.c.action_id == _A.c.id)
             .where(
-                CommitmentRow.member_id == member.id,
-                col(CommitmentRow.status).in_(_OPEN_STATUSES),
-                ActionRow.state == ActionState.OPEN.value,
+                _C.c.member_id == member.id,
+                _C.c.status.in_(_OPEN_STATUSES),
+                _A.c.state == ActionState.OPEN.value,
             )
-            .order_by(col(ActionRow.number))
-        ).all()
-        return [self._action_from_row(r) for r in rows]
+            .order_by(_A.c.number)
+        )
+        return [
+            (self._action(row), self._commitment(row, member))
+            for row in self.session.execute(query)
+        ]
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        nested = self.session.begin_nested()
+        try:
+            yield
+        except BaseException as exc:
+            nested.rollback()
+            # Members added in the undone part may have had their ids given out again.
+            self._members.clear()
+            if isinstance(exc, Exception) and is_transient(exc):
+                # The whole transaction is to be tried again, not this part answered.
+                raise StoreUnavailable(str(getattr(exc, "orig", exc))) from exc
+            raise
+        nested.commit()
 
     def audit(self, entry: AuditEntry) -> None:
         self.session.add(
@@ -327,8 +419,10 @@ class SqlUnitOfWork:
         )
 
     def audit_log(self, community_id: int) -> list[AuditEntry]:
-        rows = self.session.exec(
-            select(AuditRow).where(AuditRow.community_id == community_id).order_by(col(AuditRow.id))
+        rows = self.session.scalars(
+            select(AuditRow)
+            .where(col(AuditRow.community_id) == community_id)
+            .order_by(col(AuditRow.id))
         ).all()
         return [
             AuditEntry(r.community_id, r.kind, Via(r.via), r.at, r.actor_id, r.action_id, r.detail)
@@ -338,15 +432,15 @@ class SqlUnitOfWork:
     def export(self) -> Iterator[ExportRow]:
         communities = {
             r.id: Community(r.id, r.platform, r.external_id, r.name)
-            for r in self.session.exec(select(CommunityRow)).all()
-            if r.id is not None
+            for r in self.session.execute(select(_CO))
         }
-        rows = self.session.exec(
-            select(ActionRow).order_by(col(ActionRow.community_id), col(ActionRow.number))
-        )
-        for row in rows.all():
-            yield ExportRow(communities[row.community_id], self._action_from_row(row))
+        actions = self._actions(_ACTION.order_by(_A.c.community_id, _A.c.number))
+        for start in range(0, len(actions), _EXPORT_CHUNK):
+            chunk = actions[start : start + _EXPORT_CHUNK]
+            self.load_people(chunk, withdrawn=True)
+            for action in chunk:
+                yield ExportRow(communities[action.community_id], action)
 
     def count(self, model: type[SQLModel]) -> int:
         """Rows in a table; for tests and health checks."""
-        return int(self.session.exec(select(func.count()).select_from(model)).one())
+        return int(self.session.execute(select(func.count()).select_from(model)).scalar_one())

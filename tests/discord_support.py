@@ -172,6 +172,7 @@ def statuses(core: Core, number: int) -> dict[str, str]:
         community = uow.community(community_ref(GUILD_ID))
         action = uow.get_action(community.id, number)
         assert action is not None, f"no action #{number}"
+        uow.load_people([action], withdrawn=True)
         return {NAME[c.member.external_id]: c.status.value for c in action.commitments}
 
 
@@ -182,6 +183,7 @@ def action_of(core: Core, number: int) -> Any:
         community = uow.community(community_ref(GUILD_ID))
         action = uow.get_action(community.id, number)
         assert action is not None, f"no action #{number}"
+        uow.load_people([action], withdrawn=True)
         return action
 
 

@@ -205,6 +205,7 @@ class TestBot:
             community = uow.community(COMMUNITY)
             action = uow.get_action(community.id, number)
             assert action is not None, f"no action #{number}"
+            uow.load_people([action], withdrawn=True)
             return {c.member.external_id: c.status.value for c in action.commitments}
 
     def snapshot(self) -> str:

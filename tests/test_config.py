@@ -87,3 +87,19 @@ def test_the_example_config_is_valid_and_documents_every_setting() -> None:
         section = getattr(settings, name)
         for sub in getattr(type(section), "model_fields", {}):
             assert f"  {sub}:" in text, f"{name}.{sub}"
+
+
+def test_the_collector_is_set_for_steady_latency_in_a_bot_process() -> None:
+    import gc
+
+    from bot import wiring
+
+    before = gc.get_threshold()
+    try:
+        wiring.steady_gc()
+        # What start-up made is out of the collector's sight, and young collections are rarer.
+        assert gc.get_freeze_count() > 10_000
+        assert gc.get_threshold() == wiring.GC_THRESHOLDS and wiring.GC_THRESHOLDS[0] > before[0]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

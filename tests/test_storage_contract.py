@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from bot.model import Action, ActionKind, ActionState, CommitmentStatus, Via
+from bot.model import Action, ActionKind, ActionState, Commitment, CommitmentStatus, Member, Via
 from bot.ports import AuditEntry
 from bot.refs import CommunityRef, MemberRef
 from storage.db import make_engine
@@ -31,10 +31,19 @@ def _new_task(uow: SqlUnitOfWork, title: str = "Sweep", need: int | None = None)
     )
 
 
+def _join(uow: SqlUnitOfWork, action: Action, member: Member, via: Via = Via.COMMAND) -> Commitment:
+    """What the join use case does to the store: the joiner's commitment and the counts."""
+    commitment = action.join(member, uow.commitment(action, member), via, NOW)
+    assert commitment is not None
+    uow.save_commitment(action, commitment)
+    uow.save_action(action)
+    return commitment
+
+
 def test_migrations_are_idempotent_and_reach_head(database_url: str) -> None:
     engine = _engine(database_url)
     upgrade(engine)
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == "0004"
 
 
 def test_community_and_member_are_created_once_and_names_refresh(database_url: str) -> None:
@@ -70,7 +79,7 @@ def test_actions_are_numbered_per_community_and_round_trip(database_url: str) ->
         other = uow.community(CommunityRef("discord", "G1"))
         zoe = uow.member(other, MemberRef(CommunityRef("discord", "G1"), "Z"))
         c = uow.add_action(Action(other.id, 0, ActionKind.TASK, "T", "T", "C", zoe, NOW))
-        a.join(uow.member(uow.community(TEAM), MemberRef(TEAM, "U2", "Bo")), Via.BUTTON, NOW)
+        _join(uow, a, uow.member(uow.community(TEAM), MemberRef(TEAM, "U2", "Bo")), Via.BUTTON)
         a.due_at = datetime(2026, 12, 1, 17, 30, tzinfo=UTC)
         uow.save_action(a)
         assert a.id is not None
@@ -81,6 +90,9 @@ def test_actions_are_numbered_per_community_and_round_trip(database_url: str) ->
         loaded = uow.get_action(a.community_id, 1)
         assert loaded is not None
         assert loaded.due_at == datetime(2026, 12, 1, 17, 30, tzinfo=UTC)
+        assert (loaded.in_count, loaded.waiting_count, loaded.last_seq) == (1, 0, 1)
+        assert loaded.commitments == [], "people are loaded only when asked for"
+        uow.load_people([loaded])
         assert [(x.member.external_id, x.status, x.via) for x in loaded.commitments] == [
             ("U2", CommitmentStatus.COMMITTED, Via.BUTTON)
         ]
@@ -98,10 +110,9 @@ def test_open_actions_filter_by_channel_state_and_member(database_url: str) -> N
         one, two = _new_task(uow, "One"), _new_task(uow, "Two")
         community = uow.community(TEAM)
         bo = uow.member(community, MemberRef(TEAM, "U2", "Bo"))
-        one.join(bo, Via.COMMAND, NOW)
-        two.join(bo, Via.COMMAND, NOW)
+        _join(uow, one, bo)
+        _join(uow, two, bo)
         two.state = ActionState.CLOSED
-        uow.save_action(one)
         uow.save_action(two)
         uow.commit()
     with SqlUnitOfWork(engine) as uow:
@@ -109,7 +120,9 @@ def test_open_actions_filter_by_channel_state_and_member(database_url: str) -> N
         assert [a.title for a in uow.open_actions(community.id, "C1")] == ["One"]
         assert uow.open_actions(community.id, "C2") == []
         bo = uow.member(community, MemberRef(TEAM, "U2"))
-        assert [a.title for a in uow.open_actions_of(bo)] == ["One"]
+        [(mine, commitment)] = uow.open_actions_of(bo)
+        assert mine.title == "One" and mine.in_count == 1
+        assert commitment.status is CommitmentStatus.COMMITTED and commitment.member == bo
 
 
 def test_audit_log_appends_in_order(database_url: str) -> None:
@@ -164,8 +177,7 @@ def test_concurrent_joins_never_overfill(database_url: str) -> None:
             community = uow.community(TEAM)
             loaded = uow.get_action(community.id, action.number)
             assert loaded is not None
-            loaded.join(uow.member(community, MemberRef(TEAM, f"P{i}")), Via.REACTION, NOW)
-            uow.save_action(loaded)
+            _join(uow, loaded, uow.member(community, MemberRef(TEAM, f"P{i}")), Via.REACTION)
             uow.commit()
 
     threads = [threading.Thread(target=join, args=(i,)) for i in range(6)]
@@ -176,6 +188,9 @@ def test_concurrent_joins_never_overfill(database_url: str) -> None:
     with SqlUnitOfWork(engine) as uow:
         loaded = uow.get_action(action.community_id, action.number)
         assert loaded is not None
+        # The counts agree with the rows: every join saw the one before it.
+        assert (loaded.in_count, loaded.waiting_count, loaded.last_seq) == (1, 5, 6)
+        uow.load_people([loaded])
         statuses = sorted(c.status.value for c in loaded.commitments)
         assert statuses == ["committed"] + ["waitlisted"] * 5
         assert sorted(c.seq for c in loaded.commitments) == [1, 2, 3, 4, 5, 6]
@@ -187,22 +202,28 @@ def test_saving_again_or_from_another_unit_of_work_never_duplicates(database_url
         action = _new_task(uow, need=1)
         community = uow.community(TEAM)
         ana, bo = (uow.member(community, MemberRef(TEAM, u)) for u in ("U1", "U2"))
-        action.join(ana, Via.COMMAND, NOW)
-        uow.save_action(action)
-        action.join(bo, Via.COMMAND, NOW)
-        uow.save_action(action)
+        _join(uow, action, ana)
+        second = _join(uow, action, bo)
+        uow.save_commitment(action, second)
         uow.save_action(action)
         uow.commit()
     with SqlUnitOfWork(engine) as uow:
         loaded = uow.get_action(action.community_id, action.number)
         assert loaded is not None
-    with SqlUnitOfWork(engine) as other:  # an action object from an earlier unit of work
-        loaded.leave(ana, Via.COMMAND, NOW)
+        current = uow.commitment(loaded, ana)
+        assert current is not None
+    with SqlUnitOfWork(engine) as other:  # objects from an earlier unit of work
+        promoted = loaded.leave(current, Via.COMMAND, NOW, lambda: other.first_waiting(loaded))
+        assert promoted is not None and promoted.member.external_id == "U2"
+        other.save_commitment(loaded, current)
+        other.save_commitment(loaded, promoted)
         other.save_action(loaded)
         other.commit()
     with SqlUnitOfWork(engine) as uow:
         final = uow.get_action(action.community_id, action.number)
         assert final is not None
+        assert (final.in_count, final.waiting_count, final.last_seq) == (1, 0, 2)
+        uow.load_people([final], withdrawn=True)
         assert sorted((c.member.external_id, c.status.value) for c in final.commitments) == [
             ("U1", "withdrawn"),
             ("U2", "committed"),
