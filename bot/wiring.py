@@ -136,13 +136,16 @@ async def serve(
     lines: TextIO,
     out: TextIO,
     stop: asyncio.Event | None = None,
+    tune_gc: bool = False,
 ) -> None:
     """Run the chosen adapters until all have stopped, one fails, or `stop` is set; then stop
-    taking events, finish what was taken and send what is due, and close the adapters."""
+    taking events, finish what was taken and send what is due, and close the adapters.
+    `tune_gc` (in a process of its own: `coopbot run`) sets the collector for steady latency."""
     stop = stop or asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
         served = [await stack.enter_async_context(_open(n, core, lines, out)) for n in adapters]
-        steady_gc()
+        if tune_gc:
+            steady_gc()
         async with core.running():
             try:
                 await _until_stopped(served, stop)
