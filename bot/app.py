@@ -131,7 +131,10 @@ class Coop:
             if port is not None:
                 job.event = replace(job.event, actor=await port.member(job.event.actor))
             text = await self._text_to_track(job.event, port)
-            job.ready = await self._threads.run(self._prepare, job.event, entry, text)
+            if isinstance(job.event, CommandInvoked):
+                job.ready = await self._threads.run(self._prepare, job.event, entry, text)
+            else:
+                job.ready = Prepared(text=text)  # nothing to parse: no thread hop
         except CoopError as err:
             job.answer = err.message
         except StoreUnavailable:

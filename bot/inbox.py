@@ -130,7 +130,8 @@ class Inbox:
         delay = 0.2
         while True:
             try:
-                return await self.turns.run(self._recording, self._insert, rows)
+                # Urgent: acknowledgements wait on it; applying and sending can wait.
+                return await self.turns.run(self._recording, self._insert, rows, urgent=True)
             except StoreUnavailable as err:
                 log.warning("cannot record %d event(s) yet (%s); trying again", len(rows), err)
                 await asyncio.sleep(delay)

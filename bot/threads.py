@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -17,7 +18,8 @@ T = TypeVar("T")
 
 
 class WriteTurns:
-    """Writes from this process take turns, first come first served.
+    """Writes from this process take turns: first come first served, except that an urgent
+    write (recording an event an acknowledgement waits for) goes before any waiting other.
 
     SQLite lets one writer in at a time, and a writer that finds the database locked sleeps
     and polls; one that has just finished gets straight back in. Without turns, a steady
@@ -27,21 +29,45 @@ class WriteTurns:
 
     def __init__(self, fair: bool = True) -> None:
         self.fair = fair
-        self._lock: asyncio.Lock | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy = False
+        # Waiting writers, urgent ones first; each is handed the turn by its future.
+        self._queues: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
 
-    def _current(self) -> asyncio.Lock:
-        # A lock belongs to one event loop; tests run several loops in a row.
-        loop = asyncio.get_running_loop()
-        if self._lock is None or loop is not self._loop:
-            self._lock, self._loop = asyncio.Lock(), loop
-        return self._lock
-
-    async def run(self, threads: Threads, call: Callable[..., T], *args: Any) -> T:
+    async def run(
+        self, threads: Threads, call: Callable[..., T], *args: Any, urgent: bool = False
+    ) -> T:
         if not self.fair:
             return await threads.run(call, *args)
-        async with self._current():
+        await self._take(urgent)
+        try:
             return await threads.run(call, *args)
+        finally:
+            self._hand_on()
+
+    async def _take(self, urgent: bool) -> None:
+        if not self._busy:
+            self._busy = True
+            return
+        turn = asyncio.get_running_loop().create_future()
+        queue = self._queues[0 if urgent else 1]
+        queue.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._hand_on()  # handed the turn just as it was cancelled: pass it on
+            elif turn in queue:
+                queue.remove(turn)
+            raise
+
+    def _hand_on(self) -> None:
+        for queue in self._queues:
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
+        self._busy = False
 
 
 class Threads:

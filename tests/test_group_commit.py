@@ -4,6 +4,7 @@ deduplicated, audited and answered on its own; one that fails undoes only its ow
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -15,6 +16,7 @@ from bot.app import Job, take_group
 from bot.events import CommandInvoked, Inbound
 from bot.queues import InboxEntry
 from bot.refs import ChannelRef, CommunityRef, MemberRef
+from bot.threads import Threads, WriteTurns
 from storage.tables import InboxRow, OutboxRow
 from tests.harness import START, RecordingChat, TestBot
 
@@ -220,3 +222,31 @@ def test_old_events_and_deliveries_are_pruned_and_recent_retries_still_dropped(
     # Slack's retry of the recent event is still known, and dropped.
     assert bot.say("bob", "join #1", event_id="recent") == []
     assert bot.statuses(1) == {"bob": "committed"}
+
+
+def test_recording_an_event_goes_before_other_waiting_writes() -> None:
+    turns, threads = WriteTurns(fair=True), Threads("test-turns", 3)
+    order: list[str] = []
+    holding = threading.Event()
+
+    def write(name: str) -> None:
+        if name == "first":
+            holding.wait()
+        order.append(name)
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(turns.run(threads, write, "first"))
+        await asyncio.sleep(0)  # first has the turn
+        later = [
+            asyncio.ensure_future(turns.run(threads, write, "apply")),
+            asyncio.ensure_future(turns.run(threads, write, "claim")),
+            asyncio.ensure_future(turns.run(threads, write, "record", urgent=True)),
+        ]
+        cancelled = asyncio.ensure_future(turns.run(threads, write, "gone"))
+        await asyncio.sleep(0)
+        cancelled.cancel()  # a writer that gives up waiting leaves the line
+        holding.set()
+        await asyncio.gather(first, *later)
+
+    asyncio.run(scenario())
+    assert order == ["first", "record", "apply", "claim"]
