@@ -11,7 +11,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, or_, select, text, type_coerce, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Select
 from sqlmodel import Session
@@ -43,6 +54,26 @@ def _locking(session: Session, query: Select[Any]) -> Select[Any]:
     if session.get_bind().dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
     return query
+
+
+# Built once: every event settles its entry, and building the statement cost more than
+# running it.
+_SETTLE = (
+    update(_inbox)
+    .where(
+        _inbox.c.id == bindparam("entry_id"),
+        _inbox.c.owner == bindparam("held_by"),
+        _inbox.c.attempts == bindparam("attempt"),
+        _inbox.c.state == InboxState.APPLYING.value,
+    )
+    .values(
+        state=bindparam("state", type_=_inbox.c.state.type),
+        applied_at=bindparam("applied_at", type_=_inbox.c.applied_at.type),
+        lease_until=None,
+        error=bindparam("error", type_=_inbox.c.error.type),
+    )
+    .returning(_inbox.c.id)
+)
 
 
 class SqlInbox:
@@ -133,18 +164,15 @@ class SqlInbox:
         self, entry: InboxEntry, owner: str, state: InboxState, now: datetime, error: str = ""
     ) -> bool:
         """Mark `entry` applied or failed; False when its lease was lost to another process."""
-        stmt = (
-            update(_inbox)
-            .where(
-                _inbox.c.id == entry.id,
-                _inbox.c.owner == owner,
-                _inbox.c.attempts == entry.attempt,
-                _inbox.c.state == InboxState.APPLYING.value,
-            )
-            .values(state=state.value, applied_at=now, lease_until=None, error=error[:2000])
-            .returning(_inbox.c.id)
-        )
-        return self.session.execute(stmt).first() is not None
+        values = {
+            "entry_id": entry.id,
+            "held_by": owner,
+            "attempt": entry.attempt,
+            "state": state.value,
+            "applied_at": now,
+            "error": error[:2000],
+        }
+        return self.session.execute(_SETTLE, values).first() is not None
 
     def extend(self, ids: Sequence[int], owner: str, lease_until: datetime) -> None:
         if ids:

@@ -7,7 +7,19 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Engine, Row, Select, Table, func, insert, or_, select, update
+from sqlalchemy import (
+    Engine,
+    Row,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col
@@ -63,6 +75,28 @@ _COMMITMENT_COLUMNS = (
 _ACTION = select(_A, *_MEMBER_COLUMNS).join(_M, _M.c.id == _A.c.creator_id)
 _COMMITMENT = select(*_COMMITMENT_COLUMNS)
 _PEOPLE = select(*_COMMITMENT_COLUMNS, *_MEMBER_COLUMNS).join(_M, _M.c.id == _C.c.member_id)
+
+
+def _saving(table: Table, key: str, *names: str) -> Update:
+    """UPDATE `table` SET each of `names` WHERE id = :`key`, built once (building a statement
+    on every event cost more than running it)."""
+    columns = {name: bindparam(name, type_=table.c[name].type) for name in names}
+    return update(table).where(table.c.id == bindparam(key)).values(**columns)
+
+
+_SAVE_ACTION = _saving(
+    _A,
+    "action_id",
+    "title",
+    "body",
+    "state",
+    "need",
+    "due_at",
+    "in_count",
+    "waiting_count",
+    "last_seq",
+)
+_SAVE_COMMITMENT = _saving(_C, "commitment_id", "status", "via", "seq", "at")
 
 
 class SqlUnitOfWork:
@@ -328,7 +362,7 @@ class SqlUnitOfWork:
             "at": commitment.at,
         }
         if commitment.id is not None:
-            self.session.execute(update(_C).where(_C.c.id == commitment.id).values(**values))
+            self.session.execute(_SAVE_COMMITMENT, {"commitment_id": commitment.id, **values})
             return
         commitment.id = self.session.execute(
             insert(_C)
@@ -351,20 +385,18 @@ class SqlUnitOfWork:
 
     def save_action(self, action: Action) -> None:
         assert action.id is not None
-        self.session.execute(
-            update(_A)
-            .where(_A.c.id == action.id)
-            .values(
-                title=action.title,
-                body=action.body,
-                state=action.state.value,
-                need=action.need,
-                due_at=action.due_at,
-                in_count=action.in_count,
-                waiting_count=action.waiting_count,
-                last_seq=action.last_seq,
-            )
-        )
+        values = {
+            "action_id": action.id,
+            "title": action.title,
+            "body": action.body,
+            "state": action.state.value,
+            "need": action.need,
+            "due_at": action.due_at,
+            "in_count": action.in_count,
+            "waiting_count": action.waiting_count,
+            "last_seq": action.last_seq,
+        }
+        self.session.execute(_SAVE_ACTION, values)
 
     def open_actions(self, community_id: int, channel_id: str | None = None) -> list[Action]:
         query = _ACTION.where(
