@@ -198,6 +198,13 @@ class SqlInbox:
         return int(self.session.execute(query).scalar_one())
 
 
+# Built once per dialect, plain and ignoring a conflict: every change enqueues rows.
+_ENQUEUE = {
+    pg: (make(_outbox), make(_outbox).on_conflict_do_nothing())
+    for pg, make in ((True, postgresql.insert), (False, sqlite.insert))
+}
+
+
 def _deleted(session: Session, table: Any, ids: Select[Any]) -> int:
     # Ids first, then one DELETE: both databases do it by primary key, and neither needs
     # DELETE ... LIMIT (which PostgreSQL lacks).
@@ -212,6 +219,7 @@ class SqlOutbox:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._enqueue = _ENQUEUE[session.get_bind().dialect.name == "postgresql"]
 
     def enqueue(self, deliveries: Iterable[NewDelivery], now: datetime) -> None:
         for d in deliveries:
@@ -233,11 +241,9 @@ class SqlOutbox:
                 "error": "",
                 "coalesce_key": d.coalesce_key,
             }
-            stmt = _insert(self.session)(_outbox).values(**values)
-            if d.coalesce_key is not None:
-                # A pending edit of this card already exists: it will draw the latest state.
-                stmt = stmt.on_conflict_do_nothing()
-            self.session.execute(stmt)
+            # With a coalesce key: a pending edit of this card may exist already, and it will
+            # draw the latest state, so this one is dropped.
+            self.session.execute(self._enqueue[d.coalesce_key is not None], values)
 
     def claim(
         self, platform: str, owner: str, now: datetime, lease_until: datetime, limit: int

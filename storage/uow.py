@@ -77,6 +77,30 @@ _COMMITMENT = select(*_COMMITMENT_COLUMNS)
 _PEOPLE = select(*_COMMITMENT_COLUMNS, *_MEMBER_COLUMNS).join(_M, _M.c.id == _C.c.member_id)
 
 
+_AUDIT = insert(AuditRow.__table__)  # type: ignore[attr-defined]
+_FIND_COMMUNITY = select(_CO.c.id, _CO.c.name).where(
+    _CO.c.platform == bindparam("platform"), _CO.c.external_id == bindparam("external_id")
+)
+_FIND_MEMBER = select(_M.c.id, _M.c.display_name, _M.c.tz).where(
+    _M.c.community_id == bindparam("community_id"), _M.c.external_id == bindparam("external_id")
+)
+_ACTION_BY_NUMBER = _ACTION.where(
+    _A.c.community_id == bindparam("community_id"), _A.c.number == bindparam("number")
+).with_for_update(of=_A)
+_ACTION_BY_MESSAGE = _ACTION.where(
+    _A.c.community_id == bindparam("community_id"),
+    _A.c.channel_id == bindparam("channel_id"),
+    or_(
+        _A.c.source_message_id == bindparam("message_id"),
+        _A.c.card_message_id == bindparam("message_id"),
+    ),
+).with_for_update(of=_A)
+_NEW_COMMITMENT = insert(_C).returning(_C.c.id)
+_COMMITMENT_OF = _COMMITMENT.where(
+    _C.c.action_id == bindparam("action_id"), _C.c.member_id == bindparam("member_id")
+)
+
+
 def _saving(table: Table, key: str, *names: str) -> Update:
     """UPDATE `table` SET each of `names` WHERE id = :`key`, built once (building a statement
     on every event cost more than running it)."""
@@ -213,17 +237,13 @@ class SqlUnitOfWork:
 
     def find_community(self, ref: CommunityRef) -> Community | None:
         row = self.session.execute(
-            select(_CO.c.id, _CO.c.name).where(
-                _CO.c.platform == ref.platform, _CO.c.external_id == ref.id
-            )
+            _FIND_COMMUNITY, {"platform": ref.platform, "external_id": ref.id}
         ).first()
         return Community(row.id, ref.platform, ref.id, row.name) if row else None
 
     def find_member(self, community: Community, external_id: str) -> Member | None:
         row = self.session.execute(
-            select(_M.c.id, _M.c.display_name, _M.c.tz).where(
-                _M.c.community_id == community.id, _M.c.external_id == external_id
-            )
+            _FIND_MEMBER, {"community_id": community.id, "external_id": external_id}
         ).first()
         if row is None:
             return None
@@ -303,16 +323,16 @@ class SqlUnitOfWork:
         return action
 
     def get_action(self, community_id: int, number: int) -> Action | None:
-        return self._one_action(_A.c.community_id == community_id, _A.c.number == number)
+        found = {"community_id": community_id, "number": number}
+        row = self.session.execute(_ACTION_BY_NUMBER, found).first()
+        return self._action(row) if row else None
 
     def action_by_message(
         self, community_id: int, channel_id: str, message_id: str
     ) -> Action | None:
-        return self._one_action(
-            _A.c.community_id == community_id,
-            _A.c.channel_id == channel_id,
-            or_(_A.c.source_message_id == message_id, _A.c.card_message_id == message_id),
-        )
+        found = {"community_id": community_id, "channel_id": channel_id, "message_id": message_id}
+        row = self.session.execute(_ACTION_BY_MESSAGE, found).first()
+        return self._action(row) if row else None
 
     def action_by_id(self, action_id: int) -> Action | None:
         action = self._one_action(_A.c.id == action_id, lock=False)
@@ -336,7 +356,7 @@ class SqlUnitOfWork:
 
     def commitment(self, action: Action, member: Member) -> Commitment | None:
         row = self.session.execute(
-            _COMMITMENT.where(_C.c.action_id == action.id, _C.c.member_id == member.id)
+            _COMMITMENT_OF, {"action_id": action.id, "member_id": member.id}
         ).first()
         return self._commitment(row, member) if row else None
 
@@ -364,11 +384,8 @@ class SqlUnitOfWork:
         if commitment.id is not None:
             self.session.execute(_SAVE_COMMITMENT, {"commitment_id": commitment.id, **values})
             return
-        commitment.id = self.session.execute(
-            insert(_C)
-            .values(action_id=action.id, member_id=commitment.member.id, **values)
-            .returning(_C.c.id)
-        ).scalar_one()
+        new = {"action_id": action.id, "member_id": commitment.member.id, **values}
+        commitment.id = self.session.execute(_NEW_COMMITMENT, new).scalar_one()
 
     def card_shown(self, action_id: int) -> tuple[str | None, str | None]:
         row = self.session.execute(
@@ -438,17 +455,16 @@ class SqlUnitOfWork:
         nested.commit()
 
     def audit(self, entry: AuditEntry) -> None:
-        self.session.add(
-            AuditRow(
-                community_id=entry.community_id,
-                action_id=entry.action_id,
-                actor_id=entry.actor_id,
-                kind=entry.kind,
-                via=entry.via.value,
-                detail=entry.detail,
-                at=entry.at,
-            )
-        )
+        values = {
+            "community_id": entry.community_id,
+            "action_id": entry.action_id,
+            "actor_id": entry.actor_id,
+            "kind": entry.kind,
+            "via": entry.via.value,
+            "detail": entry.detail,
+            "at": entry.at,
+        }
+        self.session.execute(_AUDIT, values)
 
     def audit_log(self, community_id: int) -> list[AuditEntry]:
         rows = self.session.scalars(
