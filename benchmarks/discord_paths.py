@@ -36,6 +36,7 @@ from adapters.discord.client import intents
 from benchmarks.common import Result, rss_mib, table
 from bot import pacing
 from bot.config import DiscordSettings, EmojiSettings
+from bot.wiring import steady_gc
 from storage.db import make_engine
 from storage.tables import CommitmentRow
 from storage.uow import SqlUnitOfWork
@@ -227,6 +228,7 @@ async def coopbot_burst(burst: Burst, database: Path) -> Timed:
                 for n in range(burst.cards):
                     await interact(fake, slash("alice", "task", title=f"Bring a chair {n + 1}"))
                 await core.idle()
+                steady_gc()  # as `coopbot run` does once it has started
                 cards = [int(m["id"]) for m in card_messages(fake)]
                 assert len(cards) == burst.cards, f"{len(cards)} of {burst.cards} cards posted"
                 events = reactions(people, cards, core.coop.prefs.commit_emoji)

@@ -33,6 +33,7 @@ from benchmarks.slack_floor import (
     command_request,
     reaction_request,
 )
+from bot.wiring import steady_gc
 from tests.fakes.slack import Call, FakeSlack
 from tests.slack_support import SIGNING_SECRET, HttpDriver, Rig, make_core, started
 
@@ -147,6 +148,7 @@ async def coopbot(tmp: Path, slack: FakeSlack) -> AsyncIterator[tuple[Rig, str]]
         slack, core, "http", post_interval=SLACK_PACE, edit_interval=SLACK_PACE
     ) as rig:
         assert isinstance(rig.send, HttpDriver)
+        steady_gc()  # as `coopbot run` does once it has started
         yield rig, rig.send.url
 
 

@@ -43,6 +43,7 @@ from bot.outbox import decode
 from bot.queues import InboxEntry
 from bot.refs import ChannelRef, CommunityRef, MemberRef
 from bot.usecases import Preferences
+from bot.wiring import steady_gc
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.uow import SqlUnitOfWork
@@ -661,6 +662,7 @@ class CoopRig:
             SystemClock(),
         )
         self.coop.attach(TEAM.platform, RecordingChat())
+        steady_gc()  # as `coopbot run` does once it has started
 
     def record(self, events: list[CommandInvoked]) -> list[InboxEntry]:
         """Record `events` the way the inbox does, in batches; the entries to apply."""
