@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import statistics
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,21 @@ class Result:
         return self.floor / self.coopbot if self.coopbot else 0.0
 
 
+_tuned = False
+
+
+def as_coopbot_run() -> None:
+    """Set the garbage collector as `coopbot run` does once it has started: once per process,
+    as there (freezing again would keep an earlier workload's objects from ever being
+    collected, and the memory figures would show it)."""
+    global _tuned
+    if not _tuned:
+        from bot.wiring import steady_gc
+
+        steady_gc()
+        _tuned = True
+
+
 def percentile(values: list[float], share: float) -> float:
     """The value below which `share` of `values` fall (nearest rank)."""
     ordered = sorted(values)
@@ -56,6 +72,14 @@ def rss_mib(pid: int | None = None) -> float:
     # Not Linux: the peak is the best there is.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def to_json(results: Sequence[Result]) -> str:
+    return json.dumps([asdict(r) for r in results])
+
+
+def from_json(text: str) -> list[Result]:
+    return [Result(**row) for row in json.loads(text)]
 
 
 def table(results: Sequence[Result]) -> str:

@@ -33,10 +33,9 @@ from sqlalchemy import Engine
 
 from adapters.console.session import HELP
 from adapters.discord.client import intents
-from benchmarks.common import Result, rss_mib, table
+from benchmarks.common import Result, as_coopbot_run, rss_mib, table, to_json
 from bot import pacing
 from bot.config import DiscordSettings, EmojiSettings
-from bot.wiring import steady_gc
 from storage.db import make_engine
 from storage.tables import CommitmentRow
 from storage.uow import SqlUnitOfWork
@@ -228,7 +227,7 @@ async def coopbot_burst(burst: Burst, database: Path) -> Timed:
                 for n in range(burst.cards):
                     await interact(fake, slash("alice", "task", title=f"Bring a chair {n + 1}"))
                 await core.idle()
-                steady_gc()  # as `coopbot run` does once it has started
+                as_coopbot_run()
                 cards = [int(m["id"]) for m in card_messages(fake)]
                 assert len(cards) == burst.cards, f"{len(cards)} of {burst.cards} cards posted"
                 events = reactions(people, cards, core.coop.prefs.commit_emoji)
@@ -399,6 +398,7 @@ def run(quick: bool = False) -> list[Result]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--quick", action="store_true", help="small counts: only check it runs")
     parser.add_argument("--bare-client", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -408,7 +408,8 @@ def main() -> None:
         print("ready", flush=True)
         sys.stdin.read()
         return
-    print(table(run(args.quick)))
+    results = run(args.quick)
+    print(to_json(results) if args.json else table(results))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from benchmarks.common import Result, median, percentile, rss_mib, table
+from benchmarks.common import (
+    Result,
+    as_coopbot_run,
+    median,
+    percentile,
+    rss_mib,
+    table,
+    to_json,
+)
 from benchmarks.slack_floor import (
     Load,
     LoadProcess,
@@ -33,7 +41,6 @@ from benchmarks.slack_floor import (
     command_request,
     reaction_request,
 )
-from bot.wiring import steady_gc
 from tests.fakes.slack import Call, FakeSlack
 from tests.slack_support import SIGNING_SECRET, HttpDriver, Rig, make_core, started
 
@@ -148,7 +155,7 @@ async def coopbot(tmp: Path, slack: FakeSlack) -> AsyncIterator[tuple[Rig, str]]
         slack, core, "http", post_interval=SLACK_PACE, edit_interval=SLACK_PACE
     ) as rig:
         assert isinstance(rig.send, HttpDriver)
-        steady_gc()  # as `coopbot run` does once it has started
+        as_coopbot_run()
         yield rig, rig.send.url
 
 
@@ -444,9 +451,11 @@ def run(quick: bool = False) -> list[Result]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--quick", action="store_true", help="tiny loads, to check the code runs")
     args = parser.parse_args()
-    print(table(run(quick=args.quick)))
+    results = run(quick=args.quick)
+    print(to_json(results) if args.json else table(results))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from benchmarks.common import Result, median, percentile, table
+from benchmarks.common import Result, as_coopbot_run, median, percentile, table, to_json
 from bot import codec
 from bot.app import Coop
 from bot.clock import ManualClock, SystemClock
@@ -43,7 +43,6 @@ from bot.outbox import decode
 from bot.queues import InboxEntry
 from bot.refs import ChannelRef, CommunityRef, MemberRef
 from bot.usecases import Preferences
-from bot.wiring import steady_gc
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.uow import SqlUnitOfWork
@@ -662,7 +661,7 @@ class CoopRig:
             SystemClock(),
         )
         self.coop.attach(TEAM.platform, RecordingChat())
-        steady_gc()  # as `coopbot run` does once it has started
+        as_coopbot_run()
 
     def record(self, events: list[CommandInvoked]) -> list[InboxEntry]:
         """Record `events` the way the inbox does, in batches; the entries to apply."""
@@ -916,10 +915,14 @@ def run(quick: bool = False, postgres: str | None = None) -> list[Result]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--quick", action="store_true", help="2,000 tasks, in seconds")
     parser.add_argument("--postgres", help="a PostgreSQL URL whose database may be emptied")
     args = parser.parse_args()
     results = run(args.quick, args.postgres)
+    if args.json:
+        print(to_json(results))
+        return
     print(f"target: {TARGET}; floor = p50 of the same work in raw SQL")
     print(table(results))
 
