@@ -37,6 +37,11 @@ class Result:
         return self.floor / self.coopbot if self.coopbot else 0.0
 
 
+def memory(path: str, floor_label: str, floor: float, coopbot: float, note: str) -> Result:
+    """A resident-memory row, in MiB: reported beside its floor, held to no target."""
+    return Result(path, floor_label, floor, coopbot, "MiB", False, "reported", None, note)
+
+
 _tuned = False
 
 

@@ -33,7 +33,7 @@ from sqlalchemy import Engine
 
 from adapters.console.session import HELP
 from adapters.discord.client import intents
-from benchmarks.common import Result, as_coopbot_run, rss_mib, table, to_json
+from benchmarks.common import Result, as_coopbot_run, memory, rss_mib, table, to_json
 from bot import pacing
 from bot.config import DiscordSettings, EmojiSettings
 from storage.db import make_engine
@@ -340,19 +340,13 @@ def idle_row(tmp: Path, settle: float) -> Result:
         probe=":help\n",
     )
     floor = settled_rss([sys.executable, "-c", BARE_IMPORTS], "ready", settle, tmp, env)
-    return Result(
-        path="Resident memory, idle `coopbot run` (console adapter)",
-        floor_label="python importing discord and slack_bolt, doing nothing",
-        floor=floor,
-        coopbot=coopbot,
-        unit="MiB",
-        higher_is_better=False,
-        target="reported",
-        met=None,
-        note=(
-            "coopbot loads the console adapter only (not discord or slack_bolt), but also "
-            "SQLAlchemy/SQLModel, Alembic and dateparser"
-        ),
+    return memory(
+        "Resident memory, idle `coopbot run` (console adapter)",
+        "python importing discord and slack_bolt, doing nothing",
+        floor,
+        coopbot,
+        "coopbot loads the console adapter only (not discord or slack_bolt), but also "
+        "SQLAlchemy/SQLModel, Alembic and dateparser",
     )
 
 
@@ -364,16 +358,12 @@ def workload_row(tmp: Path, quick: bool, settle: float) -> Result:
     floor = settled_rss(
         argv + (["--quick"] if quick else []), "ready", settle, tmp, clean_environment()
     )
-    return Result(
-        path="Resident memory, Discord benchmark process after the reaction workload",
-        floor_label="fresh process running only the bare discord.py client workload",
-        floor=floor,
-        coopbot=coopbot,
-        unit="MiB",
-        higher_is_better=False,
-        target="reported",
-        met=None,
-        note="both hold the fake Discord too; the benchmark process also ran the floor",
+    return memory(
+        "Resident memory, Discord benchmark process after the reaction workload",
+        "fresh process running only the bare discord.py client workload",
+        floor,
+        coopbot,
+        "both hold the fake Discord too; the benchmark process also ran the floor",
     )
 
 

@@ -29,6 +29,7 @@ from benchmarks.common import (
     Result,
     as_coopbot_run,
     median,
+    memory,
     percentile,
     rss_mib,
     table,
@@ -407,17 +408,13 @@ def _steady_rows(sizes: Sizes, name: str, run: SteadyRun, bare: dict[str, Any]) 
 
 
 def _memory_row(before: float, after: float, bare: dict[str, Any]) -> Result:
-    return Result(
-        path="Resident memory after the workloads",
-        floor_label="the bare slack-bolt app's process after its workloads",
-        floor=float(bare["rss_mib"]),
-        coopbot=after,
-        unit="MiB",
-        higher_is_better=False,
-        target="reported only",
-        met=None,
-        note=f"coopbot's process was at {before:.0f} MiB once imported; each process also "
-        "holds a fake Slack (the load comes from a third)",
+    return memory(
+        "Resident memory after the workloads",
+        "the bare slack-bolt app's process after its workloads",
+        float(bare["rss_mib"]),
+        after,
+        f"coopbot's process was at {before:.0f} MiB once imported; each process also holds a "
+        "fake Slack (the load comes from a third)",
     )
 
 

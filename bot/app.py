@@ -1,5 +1,5 @@
-"""The application service: a recorded event in, its use case in one transaction, and what it
-says written to the outbox in that same transaction."""
+"""The application service: recorded events in, each one's use case and what it says written
+to the outbox in one transaction, with the others that arrived together (group commit)."""
 
 from __future__ import annotations
 

@@ -12,8 +12,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, text
 
+from bot import usecases
 from bot.app import Job, take_group
 from bot.events import CommandInvoked, Inbound
+from bot.model import Via
 from bot.queues import InboxEntry
 from bot.refs import ChannelRef, CommunityRef, MemberRef
 from bot.threads import Threads, WriteTurns
@@ -250,3 +252,23 @@ def test_recording_an_event_goes_before_other_waiting_writes() -> None:
 
     asyncio.run(scenario())
     assert order == ["first", "record", "apply", "claim"]
+
+
+def test_times_are_read_before_the_turn_not_in_it(sqlite_url: str) -> None:
+    bot = TestBot(sqlite_url)
+    event = CommandInvoked(bot.member("alice"), bot.channel(), 'task Chairs due:"in 2 hours"')
+    ready = usecases.prepare(event, lambda: None, bot.coop.prefs, START)
+    assert ready.due_at == START + timedelta(hours=2) and ready.due_tz == "UTC"
+    # In the turn, what was read is used as it is: the text is not parsed again (this text
+    # could not be).
+    with bot.coop.uow_factory() as uow:
+        community = uow.community(event.actor.community)
+        turn = usecases.Turn(
+            uow, bot.coop.prefs, START, event.actor, event.channel, community,
+            uow.member(community, event.actor), Via.COMMAND,
+        )  # fmt: skip
+        usecases.create_task(turn, "Chairs", None, "not a time at all", ready)
+        uow.commit()
+    with bot.coop.uow_factory() as uow:
+        action = uow.get_action(community.id, 1)
+        assert action is not None and action.due_at == START + timedelta(hours=2)
