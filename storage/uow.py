@@ -84,6 +84,7 @@ _FIND_COMMUNITY = select(_CO.c.id, _CO.c.name).where(
 _FIND_MEMBER = select(_M.c.id, _M.c.display_name, _M.c.tz).where(
     _M.c.community_id == bindparam("community_id"), _M.c.external_id == bindparam("external_id")
 )
+# Locked FOR UPDATE OF the action's row only: the creator's member row stays free for others.
 _ACTION_BY_NUMBER = _ACTION.where(
     _A.c.community_id == bindparam("community_id"), _A.c.number == bindparam("number")
 ).with_for_update(of=_A)
@@ -96,6 +97,7 @@ _ACTION_BY_MESSAGE = _ACTION.where(
     ),
 ).with_for_update(of=_A)
 _NEW_COMMITMENT = insert(_C).returning(_C.c.id)
+_ACTION_BY_ID = _ACTION.where(_A.c.id == bindparam("action_id"))
 _COMMITMENT_OF = _COMMITMENT.where(
     _C.c.action_id == bindparam("action_id"), _C.c.member_id == bindparam("member_id")
 )
@@ -199,14 +201,6 @@ class SqlUnitOfWork:
             waiting_count=m["waiting_count"],
             last_seq=m["last_seq"],
         )
-
-    def _one_action(self, *where: Any, lock: bool = True) -> Action | None:
-        query = _ACTION.where(*where)
-        if lock:
-            # Only the action's row: the creator's member row stays free for others.
-            query = query.with_for_update(of=_A)
-        row = self.session.execute(query).first()
-        return self._action(row) if row else None
 
     def _commitment(self, row: Row[Any], member: Member) -> Commitment:
         m = row._mapping
@@ -335,9 +329,11 @@ class SqlUnitOfWork:
         return self._action(row) if row else None
 
     def action_by_id(self, action_id: int) -> Action | None:
-        action = self._one_action(_A.c.id == action_id, lock=False)
-        if action is not None:
-            self.load_people([action])
+        row = self.session.execute(_ACTION_BY_ID, {"action_id": action_id}).first()
+        if row is None:
+            return None
+        action = self._action(row)
+        self.load_people([action])
         return action
 
     def load_people(self, actions: Sequence[Action], withdrawn: bool = False) -> None:
