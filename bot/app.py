@@ -277,8 +277,6 @@ class Coop:
                 job.settle(applied)
 
     def _apply_group(self, group: list[Job]) -> list[bool]:
-        if group[0].alone:
-            group = group[:1]
         with self.uow_factory() as uow:
             results = [self._apply_one(uow, job) for job in group]
             for job, applied in zip(group, results, strict=True):
@@ -386,12 +384,16 @@ def take_group(
     line: list[Job], now: float, hold: float, most: int = GROUP_MAX
 ) -> tuple[list[Job], float | None]:
     """The next group from the front of `line`, and, when an event still being prepared
-    stopped it, how long until that event may be passed (`hold` after it arrived)."""
+    stopped it, how long until that event may be passed (`hold` after it arrived). An event
+    marked `alone` is a group by itself."""
     group: list[Job] = []
     passed: set[tuple[str, str, str]] = set()
     for job in line:
         if len(group) == most:
             break
+        if job.alone and job.prepared and job.sender not in passed:
+            # To be applied on its own (its group's commit failed): a group of one.
+            return (group, None) if group else ([job], None)
         if not job.prepared:
             left = job.since + hold - now
             if left > 0:

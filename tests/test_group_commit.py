@@ -208,6 +208,18 @@ def test_a_group_is_the_prepared_front_of_the_line() -> None:
     assert take_group(line, now=0.6, hold=0.5, most=2) == ([ana, bo], None)
 
 
+def test_events_to_apply_alone_are_groups_of_one() -> None:
+    def job(who: str) -> Job:
+        inbound = Inbound(CommandInvoked(MemberRef(TEAM, who), ChannelRef(TEAM, "c"), "list"))
+        return Job(InboxEntry(1, who, inbound, START, 1), "me", inbound.event, prepared=True)
+
+    ana, bo, cy = job("ana"), job("bo"), job("cy")
+    ana.alone = bo.alone = True  # their group's commit failed: each is retried on its own
+    assert take_group([ana, bo, cy], now=0.0, hold=0.5) == ([ana], None)
+    assert take_group([bo, cy], now=0.0, hold=0.5) == ([bo], None)
+    assert take_group([cy, ana], now=0.0, hold=0.5) == ([cy], None)
+
+
 def test_old_events_and_deliveries_are_pruned_and_recent_retries_still_dropped(
     database_url: str,
 ) -> None:
