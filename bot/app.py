@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from bot import failpoints, usecases
 from bot.cards import Card, Cause, PrivateReply, card_for
@@ -96,6 +97,8 @@ class Coop:
         self.ports: dict[str, ChatPort] = {}
         # Called after anything was written to the outbox (the dispatcher's kick).
         self.on_enqueued: list[Callable[[], None]] = []
+        # Called with the soonest due time of schedules a group added (the alarm clock's).
+        self.on_scheduled: list[Callable[[datetime], None]] = []
         # Events are applied a group at a time per process; other processes wait on the
         # database.
         self._line: list[Job] = []
@@ -132,7 +135,8 @@ class Coop:
                 job.event = replace(job.event, actor=await port.member(job.event.actor))
             text = await self._text_to_track(job.event, port)
             if isinstance(job.event, CommandInvoked):
-                job.ready = await self._threads.run(self._prepare, job.event, entry, text)
+                person = await self._person(job.event, port)
+                job.ready = await self._threads.run(self._prepare, job.event, entry, text, person)
             else:
                 job.ready = Prepared(text=text)  # nothing to parse: no thread hop
         except CoopError as err:
@@ -157,14 +161,27 @@ class Coop:
             retry.fail(err)
             return await self._prepared(retry)
 
-    def _prepare(self, event: Event, entry: InboxEntry, text: MessageText | None) -> Prepared:
-        def stored_tz() -> str | None:
+    def _prepare(
+        self,
+        event: Event,
+        entry: InboxEntry,
+        text: MessageText | None,
+        person: MemberRef | None,
+    ) -> Prepared:
+        def stored_tz(member_id: str) -> str | None:
             with self.read_factory() as uow:
-                member = uow.known_member(event.actor)
+                member = uow.known_member(MemberRef(event.actor.community, member_id))
                 return member.tz if member else None
 
-        ready = usecases.prepare(event, stored_tz, self.prefs, entry.received_at)
+        ready = usecases.prepare(event, stored_tz, self.prefs, entry.received_at, person)
         return replace(ready, text=text)
+
+    async def _person(self, event: CommandInvoked, port: ChatPort | None) -> MemberRef | None:
+        """Someone a reminder is for, as the platform knows them (None: not found here)."""
+        wanted = usecases.person_to_find(event)
+        if wanted is None or port is None:
+            return None
+        return await port.find_member(event.actor.community, wanted)
 
     async def _text_to_track(self, event: Event, port: ChatPort | None) -> MessageText | None:
         """The message a track reaction is on, unless it is tracked already."""
@@ -255,7 +272,7 @@ class Coop:
                     await asyncio.wait_for(self._changed.wait(), wait)
                 continue
             try:
-                results = await self.turns.run(self._threads, self._apply_group, group)
+                results, earliest = await self.turns.run(self._threads, self._apply_group, group)
             except StoreUnavailable as err:
                 for job in group:
                     job.settle(err)
@@ -273,17 +290,22 @@ class Coop:
                     job.alone = True
                 self._line[:0] = group
                 continue
+            if earliest is not None:
+                for callback in self.on_scheduled:
+                    callback(earliest)
             for job, applied in zip(group, results, strict=True):
                 job.settle(applied)
 
-    def _apply_group(self, group: list[Job]) -> list[bool]:
+    def _apply_group(self, group: list[Job]) -> tuple[list[bool], datetime | None]:
+        """Apply a group in one transaction; whether each was applied (not another
+        process's), and when the soonest schedule it added is due."""
         with self.uow_factory() as uow:
             results = [self._apply_one(uow, job) for job in group]
             for job, applied in zip(group, results, strict=True):
                 if applied and job.answer is None:
                     failpoints.hold(failpoints.INBOX_BEFORE_COMMIT, type(job.event).__name__)
             uow.commit()
-        return results
+            return results, uow.schedules.earliest
 
     def _apply_one(self, uow: UnitOfWork, job: Job) -> bool:
         """Apply one event of a group in a savepoint of its own: a rule it breaks, or a bug,

@@ -18,7 +18,9 @@ class Person:
 
 @dataclass(frozen=True)
 class Button:
-    """A card button; `name` is join, leave or done."""
+    """A button on a card (`join`, `leave`, `done`: `number` is the action's) or on a DM
+    (`snooze_15m`, `snooze_1h`, `snooze_tomorrow`: `number` is the reminder occurrence's;
+    `checkin_done`, `checkin_not`: the action's). Pressed, it comes back as ButtonPressed."""
 
     name: str
     label: str
@@ -41,6 +43,8 @@ class Card:
     waitlist: tuple[Person, ...]
     buttons: tuple[Button, ...]
     channel_id: str = ""
+    # Open and past its due time (set when the due time came, so every platform agrees).
+    overdue: bool = False
 
     @property
     def in_count(self) -> int:
@@ -95,6 +99,7 @@ def card_for(action: Action) -> Card:
         waitlist=people(CommitmentStatus.WAITLISTED),
         buttons=buttons,
         channel_id=action.channel_id,
+        overdue=open_ and action.overdue,
     )
 
 
@@ -120,7 +125,19 @@ class UpdateCard:
 
 @dataclass(frozen=True)
 class DirectMessage:
+    """A message to one person, in their DM with the bot, with `buttons` under it."""
+
     to: MemberRef
+    text: str
+    buttons: tuple[Button, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChannelMessage:
+    """A message from the bot in a channel: a reminder, a nudge, a digest. It names nobody
+    with a mention, so it pings nobody."""
+
+    channel: ChannelRef
     text: str
 
 
@@ -152,7 +169,9 @@ class Dismiss:
     channel: ChannelRef
 
 
-Effect = PostCard | UpdateCard | DirectMessage | PrivateReply | AskForTitle | Dismiss
+Effect = (
+    PostCard | UpdateCard | DirectMessage | ChannelMessage | PrivateReply | AskForTitle | Dismiss
+)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--deliveries",
         action="store_true",
-        help="with --format csv: the deliveries instead of the actions (JSON has both)",
+        help="with --format csv: the deliveries instead of the actions (JSON has all)",
+    )
+    export.add_argument(
+        "--reminders",
+        action="store_true",
+        help="with --format csv: each occurrence of every reminder, nudge and digest",
     )
     export.add_argument("--output", type=Path, help="file to write (default: standard output)")
     slack = sub.add_parser("slack", help="Slack helpers")
@@ -61,14 +66,18 @@ def _platform_helper(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(settings: Settings, fmt: str, deliveries: bool, output: Path | None) -> int:
+def _export(
+    settings: Settings, fmt: str, deliveries: bool, reminders: bool, output: Path | None
+) -> int:
     from bot import export
     from bot.wiring import build_core
 
     core = build_core(settings)
     with core.uow() as uow:
         if fmt == "json":
-            text = export.to_json(uow.export(), uow.outbox.records())
+            text = export.to_json(uow.export(), uow.outbox.records(), uow.schedules.records())
+        elif reminders:
+            text = export.occurrences_csv(uow.schedules.records())
         elif deliveries:
             text = export.deliveries_csv(uow.outbox.records())
         else:
@@ -97,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in ("slack", "discord"):
         return _platform_helper(settings, args)
-    return _export(settings, args.format, args.deliveries, args.output)
+    return _export(settings, args.format, args.deliveries, args.reminders, args.output)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ _TYPES: dict[str, type[Any]] = {
         events.MessageTracked,
         events.TitleGiven,
         events.Inbound,
+        cards.Button,
+        cards.ChannelMessage,
         cards.PostCard,
         cards.UpdateCard,
         cards.DirectMessage,

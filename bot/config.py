@@ -138,6 +138,58 @@ class DeliverySettings(_Section):
         return value
 
 
+class ReminderSettings(_Section):
+    """Reminders, nudges and digests."""
+
+    # Before a task's due time, who is in gets a DM this long before (per task: remind:).
+    task_reminders: str = "24h,1h"
+    # A task still short of people this many hours before it is due gets one nudge in its
+    # channel (0: never).
+    short_nudge_hours: float = 24.0
+    # This many hours after a task was due, who is in and not done is asked "did it happen?"
+    # (0: never).
+    checkin_hours: float = 2.0
+    # After downtime, a reminder up to this many hours late is still sent (marked late);
+    # older ones are recorded as missed and shown in /coop reminders.
+    grace_hours: float = 24.0
+    # Active reminders one person may have made.
+    max_per_person: int = 25
+    # How often to look for due reminders besides the alarm (another process may add some).
+    sweep_seconds: float = 60.0
+
+    @field_validator("task_reminders")
+    @classmethod
+    def _offsets(cls, value: str) -> str:
+        from bot.reminders import parse_offsets
+
+        try:
+            parse_offsets(value)
+        except CoopError as err:
+            raise ValueError(err.message.removeprefix("remind: ")) from None
+        return value
+
+    @field_validator("short_nudge_hours", "checkin_hours")
+    @classmethod
+    def _hours(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must be 0 (off) or a number of hours")
+        return value
+
+    @field_validator("grace_hours", "sweep_seconds")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0")
+        return value
+
+    @field_validator("max_per_person")
+    @classmethod
+    def _count(cls, value: int) -> int:
+        if not 1 <= value <= 10_000:
+            raise ValueError("must be from 1 to 10000")
+        return value
+
+
 class Settings(BaseSettings):
     """Every setting; `config.example.yaml` documents each one."""
 
@@ -154,6 +206,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     discord: DiscordSettings = DiscordSettings()
     delivery: DeliverySettings = DeliverySettings()
+    reminders: ReminderSettings = ReminderSettings()
 
     @field_validator("default_timezone")
     @classmethod

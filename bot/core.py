@@ -21,6 +21,7 @@ from bot.dispatcher import Dispatcher
 from bot.inbox import Inbox
 from bot.pacing import Pacing
 from bot.ports import ChatPort, UnitOfWork
+from bot.scheduler import Scheduler
 from storage.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Core:
-    """The engine, the application, inbox and outbox."""
+    """The engine, the application, inbox, outbox and the alarm clock."""
 
     settings: Settings
     engine: Engine
@@ -36,6 +37,7 @@ class Core:
     coop: Coop
     inbox: Inbox
     dispatcher: Dispatcher
+    scheduler: Scheduler
 
     def uow(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine)
@@ -55,6 +57,7 @@ class Core:
         loops = [
             asyncio.create_task(self.inbox.run(), name="inbox"),
             asyncio.create_task(self.dispatcher.run(), name="outbox"),
+            asyncio.create_task(self.scheduler.run(), name="alarm"),
         ]
         try:
             yield self
@@ -67,6 +70,7 @@ class Core:
     async def finish(self, timeout: float) -> None:
         """Apply what was received and send what is due, for at most `timeout` seconds."""
         deadline = asyncio.get_running_loop().time() + timeout
+        self.scheduler.stop()
         self.inbox.stop()
         await self.inbox.drain(timeout)
         self.dispatcher.stop()

@@ -22,6 +22,7 @@ from bot import failpoints
 from bot.cards import (
     AskForTitle,
     Card,
+    ChannelMessage,
     DirectMessage,
     Dismiss,
     Outgoing,
@@ -398,7 +399,9 @@ class Dispatcher:
             shown = (entry.action_id, drawn.message_id, drawn.digest)
             return _Finish(sent, drawn.message_id, card_shown=shown)
         if isinstance(effect, DirectMessage):
-            return _Finish(sent, await port.send_dm(d, effect.to, effect.text))
+            return _Finish(sent, await port.send_dm(d, effect.to, effect.text, effect.buttons))
+        if isinstance(effect, ChannelMessage):
+            return _Finish(sent, await port.post_message(d, effect.channel, effect.text))
         if isinstance(effect, PrivateReply):
             await port.reply_private(
                 d, effect.to, effect.channel, effect.text, out.reply, out.first

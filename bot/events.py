@@ -56,7 +56,9 @@ class ReactionRemoved:
 
 @dataclass(frozen=True)
 class ButtonPressed:
-    """Someone pressed a button (`join`, `leave`, `done`) on the card of action `number`."""
+    """Someone pressed a button: `join`, `leave` or `done` on the card of action `number`, or
+    one under a DM (`snooze_*`: `number` is a reminder occurrence; `checkin_*`: an action).
+    A DM's `message` is in the DM channel, in the community the button names."""
 
     actor: MemberRef
     message: MessageRef

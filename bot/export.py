@@ -1,5 +1,6 @@
-"""`coopbot export`: every action with its commitments, and every delivery the bot made or
-is about to make, as JSON or CSV."""
+"""`coopbot export`: every action with its commitments, every reminder (and nudge, digest and
+due time) with each of its occurrences, and every delivery the bot made or is about to make,
+as JSON or CSV."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.ports import ExportRow
+from bot.ports import ExportRow, ScheduleRecord
 from bot.queues import DeliveryRecord
 
 DELIVERY_COLUMNS = (
     "id", "platform", "community", "kind", "recipient", "state", "created", "sent", "attempts",
-    "message_id", "error",
+    "message_id", "error", "occurrence", "occurrence_at", "late",
+)  # fmt: skip
+OCCURRENCE_COLUMNS = (
+    "community", "schedule", "reminder", "kind", "target", "text", "rule", "tz",
+    "occurrence", "due", "fired", "state", "late_seconds",
 )  # fmt: skip
 CSV_COLUMNS = (
     "community", "id", "kind", "title", "channel", "creator", "state", "need", "due",
@@ -65,12 +70,49 @@ def delivery_record(d: DeliveryRecord) -> dict[str, Any]:
         "attempts": d.attempts,
         "message_id": d.message_id,
         "error": d.error,
+        "occurrence": d.occurrence_id,
+        "occurrence_at": iso(d.occurrence_at),
+        "late": d.late,
     }
 
 
-def to_json(rows: Iterable[ExportRow], deliveries: Iterable[DeliveryRecord] = ()) -> str:
+def schedule_record(r: ScheduleRecord) -> dict[str, Any]:
+    s = r.schedule
+    target = {
+        "member": s.to_member.external_id if s.to_member else None,
+        "channel": s.channel_id,
+        "action": s.action_id,
+    }
+    return {
+        "community": r.community,
+        "schedule": s.id,
+        "reminder": s.label if s.number is not None else None,
+        "kind": s.kind.value,
+        "state": s.state.value,
+        "target": s.target.value if s.target else None,
+        "to": target.get(s.target.value) if s.target else None,
+        "creator": s.creator.external_id if s.creator else None,
+        "text": s.text,
+        "rule": s.rule,
+        "tz": s.tz,
+        "next_at": iso(s.next_at),
+        "created_at": iso(s.created_at),
+        "occurrences": [
+            {"id": o.id, "due": iso(o.at), "fired": iso(o.fired_at), "state": o.state.value,
+             "late_seconds": o.late_seconds}
+            for o in r.occurrences
+        ],
+    }  # fmt: skip
+
+
+def to_json(
+    rows: Iterable[ExportRow],
+    deliveries: Iterable[DeliveryRecord] = (),
+    schedules: Iterable[ScheduleRecord] = (),
+) -> str:
     document = {
         "actions": [action_record(r) for r in rows],
+        "reminders": [schedule_record(s) for s in schedules],
         "deliveries": [delivery_record(d) for d in deliveries],
     }
     return json.dumps(document, indent=2, ensure_ascii=False)
@@ -82,6 +124,18 @@ def deliveries_csv(deliveries: Iterable[DeliveryRecord]) -> str:
     writer.writeheader()
     for d in deliveries:
         writer.writerow(delivery_record(d))
+    return buffer.getvalue()
+
+
+def occurrences_csv(schedules: Iterable[ScheduleRecord]) -> str:
+    """One line per occurrence of every reminder, nudge, digest and due time."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=OCCURRENCE_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for s in schedules:
+        record = schedule_record(s)
+        for o in record["occurrences"]:
+            writer.writerow(record | {"occurrence": o["id"]} | o)
     return buffer.getvalue()
 
 

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 INBOX_BEFORE_COMMIT = "inbox.before_commit"  # an event is acknowledged, its change not committed
 OUTBOX_BEFORE_SEND = "outbox.before_send"  # a change is committed, its message not sent
 OUTBOX_AFTER_SEND = "outbox.after_send"  # the platform accepted a message, not yet recorded
+# Due reminders claimed (locked) and fired in a transaction not yet committed.
+SCHEDULE_BEFORE_COMMIT = "schedule.before_commit"
 
 
 @cache

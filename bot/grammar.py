@@ -60,6 +60,12 @@ GRAMMAR: tuple[Subcommand, ...] = (
         (
             Param("need", ParamKind.INTEGER, "How many people are needed", False, 1, MAX_NEED),
             Param("due", ParamKind.WHEN, 'When it is due, e.g. "friday 5pm"', False),
+            Param(
+                "remind",
+                ParamKind.TEXT,
+                'When to remind who is in, before it is due: "2h,15m", or none',
+                False,
+            ),
         ),
         '/coop task "Clean the park" need:4 due:"saturday 10am"',
     ),
@@ -71,6 +77,37 @@ GRAMMAR: tuple[Subcommand, ...] = (
     Subcommand("list", "Open actions in this channel", example="/coop list"),
     Subcommand("mine", "Your open commitments", example="/coop mine"),
     Subcommand("show", "Show one action", _ID, example="/coop show #3"),
+    Subcommand(
+        "remind",
+        "Remind me, someone, a channel or everyone on an action",
+        Param(
+            "what",
+            ParamKind.TEXT,
+            'Who (me, @someone, #channel or #3) and what, e.g. me "Water the plants"',
+        ),
+        (
+            Param("when", ParamKind.WHEN, 'When, e.g. "friday 9am" or "in 2 hours"', False),
+            Param("every", ParamKind.TEXT, "Repeat: day, weekday, week, month or cron", False),
+            Param("on", ParamKind.TEXT, "With every:week, the days, e.g. mon,thu", False),
+        ),
+        '/coop remind me "Water the plants" when:"9am" every:weekday',
+    ),
+    Subcommand(
+        "reminders",
+        "Your reminders; `cancel R7` cancels one",
+        Param("cancel", ParamKind.TEXT, "A reminder to cancel, like R7", required=False),
+        example="/coop reminders cancel R7",
+    ),
+    Subcommand(
+        "digest",
+        "A regular summary of open actions in this channel",
+        Param("how", ParamKind.TEXT, "daily, weekday, weekly or off"),
+        (
+            Param("at", ParamKind.WHEN, 'The time of day, e.g. "9am" (default)', False),
+            Param("on", ParamKind.TEXT, "With weekly, the day, e.g. mon", False),
+        ),
+        '/coop digest weekday at:"9am"',
+    ),
     Subcommand(
         "tz",
         "Set your time zone",

@@ -49,7 +49,12 @@ class Member:
     community_id: int
     external_id: str
     display_name: str
-    tz: str | None = None
+    tz: str | None = None  # chosen with /coop tz
+    platform_tz: str | None = None  # as the platform last reported it
+
+    def zone(self, default: str) -> str:
+        """The zone to show this person times in, and to run their reminders in."""
+        return self.tz or self.platform_tz or default
 
 
 @dataclass
@@ -88,6 +93,8 @@ class Action:
     in_count: int = 0
     waiting_count: int = 0
     last_seq: int = 0
+    # Set when the due time passed while it was open (its card says so).
+    overdue: bool = False
     # Filled by the store on request (card drawing, show, cancel), not on every load.
     commitments: list[Commitment] = field(default_factory=list)
     id: int | None = None
@@ -149,3 +156,72 @@ class Action:
         self._count(current.status, -1)
         current.status, current.at = status, now
         self._count(status, +1)
+
+
+# --- schedules: reminders, due times, nudges, digests ---------------------------------------
+
+
+class ScheduleKind(StrEnum):
+    REMIND = "remind"  # someone's reminder, numbered R1, R2, ...
+    TASK = "task"  # before a task is due, to everyone in
+    DUE = "due"  # a task's due time: its card turns overdue
+    SHORT = "short"  # a task still short of people: one nudge in its channel
+    CHECKIN = "checkin"  # after the due time: "did it happen?" to those not done
+    DIGEST = "digest"  # a summary of a channel's open actions
+
+
+class ScheduleState(StrEnum):
+    ACTIVE = "active"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Target(StrEnum):
+    MEMBER = "member"
+    CHANNEL = "channel"
+    ACTION = "action"  # everyone committed to it
+
+
+class OccurrenceState(StrEnum):
+    SENT = "sent"  # on time
+    LATE = "late"  # sent after downtime, marked late
+    MISSED = "missed"  # too late to be worth sending (past the grace period)
+    SKIPPED = "skipped"  # nothing to say (the task closed, nobody to tell)
+
+
+@dataclass
+class Schedule:
+    """Something due at `next_at` (None once over), recurring by `rule` in `tz` if set."""
+
+    community_id: int
+    kind: ScheduleKind
+    tz: str
+    created_at: datetime
+    next_at: datetime | None
+    text: str = ""
+    target: Target | None = None
+    creator: Member | None = None
+    to_member: Member | None = None
+    channel_id: str | None = None
+    action_id: int | None = None
+    rule: str | None = None
+    number: int | None = None
+    state: ScheduleState = ScheduleState.ACTIVE
+    last_at: datetime | None = None
+    snooze_of: int | None = None
+    id: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"R{self.number}"
+
+
+@dataclass
+class Occurrence:
+    schedule_id: int
+    at: datetime
+    fired_at: datetime
+    state: OccurrenceState
+    late_seconds: int = 0
+    id: int | None = None
+    fired_by: str = ""  # the process that fired it

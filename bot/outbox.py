@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot import codec
 from bot.cards import (
     AskForTitle,
     Cause,
+    ChannelMessage,
     DirectMessage,
     Dismiss,
     Effect,
@@ -18,12 +20,13 @@ from bot.cards import (
     UpdateCard,
 )
 from bot.queues import DeliveryKind, NewDelivery
-from bot.refs import MemberRef
+from bot.refs import ChannelRef, MemberRef
 
 _KINDS: dict[type[Any], DeliveryKind] = {
     PostCard: DeliveryKind.CARD_POST,
     UpdateCard: DeliveryKind.CARD_EDIT,
     DirectMessage: DeliveryKind.DM,
+    ChannelMessage: DeliveryKind.POST,
     PrivateReply: DeliveryKind.REPLY,
     AskForTitle: DeliveryKind.TITLE_PROMPT,
     Dismiss: DeliveryKind.DISMISS,
@@ -34,16 +37,26 @@ def card_lane(action_id: int) -> str:
     return f"card:{action_id}"
 
 
+def channel_lane(channel: ChannelRef) -> str:
+    community = channel.community
+    return f"in:{community.platform}:{community.id}:{channel.id}"
+
+
 def person_lane(member: MemberRef) -> str:
     community = member.community
     return f"to:{community.platform}:{community.id}:{member.id}"
 
 
-def deliveries(effects: Sequence[Effect], cause: Cause | None = None) -> list[NewDelivery]:
+def deliveries(
+    effects: Sequence[Effect], cause: Cause | None = None, occurrence_id: int | None = None
+) -> list[NewDelivery]:
     """The outbox rows for `effects`, in order; answers to `cause.actor` use its reply handle.
 
     When the reply handle awaits an answer and the effects give none, a Dismiss closes it.
+    `occurrence_id` marks rows that deliver a reminder occurrence (for the export).
     """
+    if occurrence_id is not None:
+        return [replace(row, occurrence_id=occurrence_id) for row in deliveries(effects, cause)]
     rows: list[NewDelivery] = []
     reply = cause.reply if cause else None
     answered = False
@@ -77,6 +90,16 @@ def _row(out: Outgoing) -> NewDelivery:
             action_id=effect.action_id,
             # A card has at most one edit waiting: it draws the card as it is when sent.
             coalesce_key=f"edit:{effect.action_id}" if isinstance(effect, UpdateCard) else None,
+        )
+    if isinstance(effect, ChannelMessage):
+        community = effect.channel.community
+        return NewDelivery(
+            platform=community.platform,
+            community=community.id,
+            kind=kind,
+            lane=channel_lane(effect.channel),
+            target=effect.channel.id,
+            payload=payload,
         )
     community = effect.to.community
     return NewDelivery(

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from bot.queues import DeliveryKind, OutboxEntry
 
 # Kinds that create a message in the target's channel (a DM channel for people).
-_NEW_MESSAGES = (DeliveryKind.CARD_POST, DeliveryKind.DM, DeliveryKind.TITLE_PROMPT)
+_NEW_MESSAGES = (
+    DeliveryKind.CARD_POST,
+    DeliveryKind.POST,
+    DeliveryKind.DM,
+    DeliveryKind.TITLE_PROMPT,
+)
 
 
 @dataclass(frozen=True)

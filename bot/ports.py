@@ -9,9 +9,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from bot.cards import Card
+from bot.cards import Button, Card
 from bot.events import ReplyHandle
-from bot.model import Action, Commitment, Community, Member, Via
+from bot.model import Action, Commitment, Community, Member, Occurrence, Schedule, Via
 from bot.queues import (
     DeliveryRecord,
     DeliveryState,
@@ -84,6 +84,11 @@ class ChatPort(Protocol):
         """`ref` with what the platform knows of the person (name, admin, time zone)."""
         ...
 
+    async def find_member(self, community: CommunityRef, external_id: str) -> MemberRef | None:
+        """The person `external_id` if they belong to `community` (with their name and zone),
+        else None: someone mentioned in a command, before the bot messages them."""
+        ...
+
     async def read_message(self, message: MessageRef) -> MessageText | None:
         """The text of a message, or None when it does not exist or cannot be read."""
         ...
@@ -94,8 +99,15 @@ class ChatPort(Protocol):
 
     async def update_card(self, d: Delivery, message: MessageRef, card: Card) -> None: ...
 
-    async def send_dm(self, d: Delivery, to: MemberRef, text: str) -> str | None:
-        """Send a direct message; the platform's id of it, when there is one."""
+    async def send_dm(
+        self, d: Delivery, to: MemberRef, text: str, buttons: tuple[Button, ...] = ()
+    ) -> str | None:
+        """Send a direct message, with `buttons` under it; the platform's id of it, when there
+        is one."""
+        ...
+
+    async def post_message(self, d: Delivery, channel: ChannelRef, text: str) -> str | None:
+        """Post a plain message in a channel (no card, no mentions); the platform's id of it."""
         ...
 
     async def reply_private(
@@ -134,6 +146,77 @@ class AuditEntry:
 class ExportRow:
     community: Community
     action: Action
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    """One schedule and every occurrence of it, as `coopbot export` lists them."""
+
+    community: str
+    schedule: Schedule
+    occurrences: list[Occurrence]
+
+
+class ScheduleStore(Protocol):
+    """Reminders, due times, nudges and digests, inside a unit of work (storage/schedules.py)."""
+
+    def add(self, schedule: Schedule) -> Schedule:
+        """Store a new schedule (a person's reminder gets the community's next R number)."""
+        ...
+
+    def due(self, now: datetime, limit: int) -> list[Schedule]:
+        """Active schedules due by `now`, oldest first, locked until the transaction ends
+        (rows another process has locked are skipped)."""
+        ...
+
+    def next_due(self) -> datetime | None:
+        """When the soonest active schedule is due."""
+        ...
+
+    def save(self, schedule: Schedule) -> None:
+        """Write back `next_at`, `last_at` and `state`."""
+        ...
+
+    def occur(self, occurrence: Occurrence) -> bool:
+        """Record an occurrence; False (and nothing written) when it exists already."""
+        ...
+
+    def set_state(self, occurrence: Occurrence) -> None: ...
+
+    @property
+    def earliest(self) -> datetime | None:
+        """When the soonest schedule added in this transaction is due."""
+        ...
+
+    def by_number(self, community_id: int, number: int) -> Schedule | None: ...
+
+    def listed(self, member: Member) -> list[Schedule]:
+        """Active reminders `member` made or gets, soonest first."""
+        ...
+
+    def missed(self, member: Member, since: datetime) -> list[tuple[Schedule, Occurrence]]:
+        """Occurrences of `member`'s reminders missed (past the grace period) since `since`."""
+        ...
+
+    def active_count(self, member: Member) -> int:
+        """Active reminders `member` made."""
+        ...
+
+    def cancel_for_action(self, action_id: int) -> None:
+        """Cancel everything still to happen for an action (it was closed or cancelled)."""
+        ...
+
+    def occurrence(self, occurrence_id: int) -> tuple[Schedule, Occurrence] | None: ...
+
+    def snoozed(self, occurrence_id: int, member: Member) -> Schedule | None:
+        """The snooze `member` made of an occurrence, if any."""
+        ...
+
+    def digest(self, community_id: int, channel_id: str) -> Schedule | None:
+        """The channel's active digest, locked."""
+        ...
+
+    def records(self) -> Iterator[ScheduleRecord]: ...
 
 
 class InboxStore(Protocol):
@@ -221,6 +304,9 @@ class UnitOfWork(Protocol):
     @property
     def outbox(self) -> OutboxStore: ...
 
+    @property
+    def schedules(self) -> ScheduleStore: ...
+
     def __enter__(self) -> Self: ...
 
     def __exit__(
@@ -251,6 +337,8 @@ class UnitOfWork(Protocol):
         ...
 
     def set_member_tz(self, member: Member, tz: str) -> None: ...
+
+    def community_by_id(self, community_id: int) -> Community: ...
 
     def add_action(self, action: Action) -> Action:
         """Store a new action, giving it the community's next number."""
@@ -297,8 +385,17 @@ class UnitOfWork(Protocol):
         """Write back the action's own fields and counts (commitments are saved one by one)."""
         ...
 
+    def locked_action(self, action_id: int) -> Action | None:
+        """The action with its counts, locked like `get_action`."""
+        ...
+
+    def set_overdue(self, action: Action) -> None:
+        """Mark the action overdue (its card says so from now on)."""
+        ...
+
     def open_actions(self, community_id: int, channel_id: str | None = None) -> list[Action]:
-        """Open actions by number, with their counts (not their people)."""
+        """Open actions, soonest due first (then those without a due time), by number within
+        each, with their counts (not their people)."""
         ...
 
     def open_actions_of(self, member: Member) -> list[tuple[Action, Commitment]]:

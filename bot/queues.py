@@ -31,6 +31,7 @@ class DeliveryKind(StrEnum):
     CARD_POST = "card_post"
     CARD_EDIT = "card_edit"
     DM = "dm"
+    POST = "post"  # a message in a channel that is not a card
     REPLY = "reply"
     TITLE_PROMPT = "title_prompt"
     DISMISS = "dismiss"
@@ -66,6 +67,7 @@ class NewDelivery:
     action_id: int | None = None
     expires_at: datetime | None = None
     coalesce_key: str | None = None
+    occurrence_id: int | None = None  # the reminder occurrence it delivers, if any
 
 
 @dataclass(frozen=True)
@@ -109,3 +111,8 @@ class DeliveryRecord:
     attempts: int
     message_id: str | None
     error: str
+    # For reminders, nudges and digests: the occurrence it delivers, when that was due, and
+    # whether it went out late (after downtime).
+    occurrence_id: int | None = None
+    occurrence_at: datetime | None = None
+    late: bool | None = None

@@ -14,7 +14,8 @@ def card_lines(card: Card, tz_name: str = "UTC") -> list[str]:
     """The card as a few lines of text; `tz_name` is the zone due times are shown in."""
     lines = [f"#{card.number} {card.title}  [{card.state}]", f"by {card.creator.name}"]
     if card.due_at:
-        lines.append(f"due {format_local(card.due_at, tz_name)}")
+        overdue = "OVERDUE: was " if card.overdue else ""
+        lines.append(f"{overdue}due {format_local(card.due_at, tz_name)}")
     bar = card.progress_bar()
     lines.append(f"{bar} {card.progress}".strip())
     lines.append(f"in: {names(card.committed)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dateparser
@@ -25,23 +25,40 @@ def zone(name: str) -> ZoneInfo:
         ) from None
 
 
-def parse_when(text: str, tz_name: str, now: datetime) -> datetime:
-    """A future moment as aware UTC, read in `tz_name`; refuses past and unreadable times."""
-    tz = zone(tz_name)
-    local_now = now.astimezone(tz).replace(tzinfo=None)
+def _read(text: str, tz_name: str, tz: ZoneInfo, base: datetime) -> datetime | None:
+    """`text` read relative to the local wall time `base`, as an aware time in `tz`."""
     parsed = dateparser.parse(
         text,
         settings={
             "TIMEZONE": tz_name,
             "RETURN_AS_TIMEZONE_AWARE": True,
-            "RELATIVE_BASE": local_now,
+            "RELATIVE_BASE": base,
             "PREFER_DATES_FROM": "future",
         },
     )
     if parsed is None:
-        raise CoopError(f"I can't read “{text[:60]}” as a time. Try {EXAMPLES}.")
+        return None
     # dateparser applies a fixed offset; re-read the wall time in the real zone so DST is right.
-    when = parsed.replace(tzinfo=None).replace(tzinfo=tz) if parsed.tzinfo else parsed
+    return parsed.replace(tzinfo=None).replace(tzinfo=tz) if parsed.tzinfo else parsed
+
+
+def parse_when(text: str, tz_name: str, now: datetime) -> datetime:
+    """A future moment as aware UTC, read in `tz_name`; refuses past and unreadable times.
+
+    A time of day alone that has passed today ("9am" at noon) means tomorrow's.
+    """
+    tz = zone(tz_name)
+    local_now = now.astimezone(tz).replace(tzinfo=None)
+    when = _read(text, tz_name, tz, local_now)
+    if when is None:
+        raise CoopError(f"I can't read “{text[:60]}” as a time. Try {EXAMPLES}.")
+    if when.astimezone(UTC) <= now and when.date() == local_now.date():
+        tomorrow = _read(text, tz_name, tz, local_now + timedelta(days=1))
+        # Read from tomorrow it moved by exactly a day: it named a time of day, not a date.
+        if tomorrow is not None and tomorrow.replace(tzinfo=None) - when.replace(
+            tzinfo=None
+        ) == timedelta(days=1):
+            when = tomorrow
     when_utc = when.astimezone(UTC)
     if when_utc <= now:
         shown = when.strftime("%a %d %b %Y %H:%M")

@@ -6,14 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import grammar
+from bot import grammar, reminders
 from bot.cards import (
     AskForTitle,
     DirectMessage,
     Effect,
     PostCard,
-    PrivateReply,
-    UpdateCard,
     card_for,
     progress,
 )
@@ -28,105 +26,37 @@ from bot.events import (
     ReactionRemoved,
     TitleGiven,
 )
-from bot.model import Action, ActionKind, ActionState, CommitmentStatus, Community, Member, Via
-from bot.ports import AuditEntry, MessageText, UnitOfWork
-from bot.refs import ChannelRef, MemberRef, MessageRef
+from bot.model import Action, ActionKind, ActionState, CommitmentStatus, Via
+from bot.ports import MessageText
+from bot.refs import MemberRef, MessageRef
 from bot.render import card_text
 from bot.timeparse import format_local, parse_when, zone
+from bot.turn import (
+    Preferences,
+    Turn,
+    label,
+    refresh_card,
+    require_creator_or_admin,
+    require_open,
+)
 
-
-@dataclass(frozen=True)
-class Preferences:
-    """Operator choices the use cases need; emoji are kept in canonical form."""
-
-    track_emoji: str = canonical("pushpin")
-    commit_emoji: str = canonical("raised_hand")
-    done_emoji: str = canonical("white_check_mark")
-    default_tz: str = "UTC"
-
-
-@dataclass
-class Turn:
-    """Everything one use case needs: the transaction, the actor and the moment."""
-
-    uow: UnitOfWork
-    prefs: Preferences
-    now: datetime
-    actor: MemberRef
-    channel: ChannelRef
-    community: Community
-    member: Member
-    via: Via
-
-    @property
-    def tz(self) -> str:
-        return self.member.tz or self.actor.tz or self.prefs.default_tz
-
-    def audit(
-        self,
-        kind: str,
-        action: Action | None = None,
-        detail: str = "",
-        *,
-        actor: Member | None = None,
-        via: Via | None = None,
-    ) -> None:
-        """Append to the audit log; by default the actor did it, the way this turn came in."""
-        self.uow.audit(
-            AuditEntry(
-                community_id=self.community.id,
-                kind=kind,
-                via=via or self.via,
-                at=self.now,
-                actor_id=(actor or self.member).id,
-                action_id=action.id if action else None,
-                detail=detail,
-            )
-        )
-
-    def reply(self, text: str) -> PrivateReply:
-        return PrivateReply(self.actor, self.channel, text)
-
-    def action(self, number: int) -> Action:
-        action = self.uow.get_action(self.community.id, number)
-        if action is None:
-            raise CoopError(f"There's no action #{number} here. /coop list shows the open ones.")
-        return action
-
-    def member_ref(self, member: Member) -> MemberRef:
-        return MemberRef(self.actor.community, member.external_id, member.display_name)
-
-
-def label(action: Action) -> str:
-    return f"#{action.number} “{action.title}”"
-
-
-def refresh_card(turn: Turn, action: Action) -> list[Effect]:
-    """Save `action` and have its card redrawn (after the card's post, if that is on its way)."""
-    turn.uow.save_action(action)
-    assert action.id is not None
-    return [UpdateCard(action.id, ChannelRef(turn.actor.community, action.channel_id))]
-
-
-def _require_creator_or_admin(turn: Turn, action: Action, verb: str) -> None:
-    if action.creator.id != turn.member.id and not turn.actor.is_admin:
-        raise CoopError(
-            f"Only {action.creator.display_name} (who created {label(action)}) or a community "
-            f"admin can {verb} it."
-        )
-
-
-def _require_open(action: Action) -> None:
-    if action.state is not ActionState.OPEN:
-        raise CoopError(f"{label(action)} is {action.state.value}; it no longer takes changes.")
+__all__ = ["Preferences", "Prepared", "Turn", "apply", "prepare", "via_of"]
 
 
 # --- tasks ---------------------------------------------------------------------------------
 
 
 def create_task(
-    turn: Turn, title: str, need: int | None, due: str | None, ready: Prepared | None = None
+    turn: Turn,
+    title: str,
+    need: int | None,
+    due: str | None,
+    ready: Prepared | None = None,
+    remind: str | None = None,
 ) -> list[Effect]:
+    offsets = reminders.parse_offsets(remind) if remind is not None else None
+    if offsets is not None and not due:
+        raise CoopError('remind: needs a due time, like due:"friday 5pm" remind:"2h".')
     if ready is not None and ready.due_tz == turn.tz:
         due_at = ready.due_at
     else:
@@ -147,6 +77,7 @@ def create_task(
         )
     )
     turn.audit("task.created", action, title)
+    reminders.schedule_task(turn, action, offsets)
     assert action.id is not None
     return [PostCard(action.id, turn.channel)]
 
@@ -188,8 +119,8 @@ def retitle(turn: Turn, message: MessageRef, title: str) -> list[Effect]:
     action = turn.uow.action_by_message(turn.community.id, message.channel.id, message.id)
     if action is None:
         raise CoopError("That message isn't tracked as a task yet, so there's nothing to rename.")
-    _require_creator_or_admin(turn, action, "rename")
-    _require_open(action)
+    require_creator_or_admin(turn, action, "rename")
+    require_open(action)
     title = " ".join(title.split())
     if not title:
         raise CoopError("A title needs some text.")
@@ -205,7 +136,7 @@ def retitle(turn: Turn, message: MessageRef, title: str) -> list[Effect]:
 
 
 def join(turn: Turn, action: Action) -> list[Effect]:
-    _require_open(action)
+    require_open(action)
     current = turn.uow.commitment(action, turn.member)
     commitment = action.join(turn.member, current, turn.via, turn.now)
     if commitment is None:
@@ -228,7 +159,7 @@ def join(turn: Turn, action: Action) -> list[Effect]:
 
 
 def leave(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
-    _require_open(action)
+    require_open(action)
     current = turn.uow.commitment(action, turn.member)
     if current is None or current.status is CommitmentStatus.WITHDRAWN:
         return [] if quiet else [turn.reply(f"You're not on {label(action)}.")]
@@ -252,7 +183,7 @@ def leave(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
 
 
 def mark_done(turn: Turn, action: Action, undo: bool = False) -> list[Effect]:
-    _require_open(action)
+    require_open(action)
     current = turn.uow.commitment(action, turn.member)
     want_from, want_to = (
         (CommitmentStatus.DONE, CommitmentStatus.COMMITTED)
@@ -279,11 +210,24 @@ def mark_done(turn: Turn, action: Action, undo: bool = False) -> list[Effect]:
     return effects
 
 
+def checked_in(turn: Turn, action: Action) -> list[Effect]:
+    """ "It's done", the answer to "did it happen?": marks the person's part done."""
+    require_open(action)
+    current = turn.uow.commitment(action, turn.member)
+    if current is not None and current.status is CommitmentStatus.DONE:
+        return [turn.reply(f"Your part of {label(action)} is already marked done. Thanks!")]
+    effects = mark_done(turn, action)
+    if current is None or current.status is not CommitmentStatus.COMMITTED:
+        return effects  # mark_done said why not
+    return [*effects, turn.reply(f"Marked your part of {label(action)} done. Thank you!")]
+
+
 def finish(turn: Turn, action: Action, state: ActionState) -> list[Effect]:
     """Close (complete) or cancel an action; only its creator or an admin may."""
-    _require_creator_or_admin(turn, action, "close" if state is ActionState.CLOSED else "cancel")
-    _require_open(action)
+    require_creator_or_admin(turn, action, "close" if state is ActionState.CLOSED else "cancel")
+    require_open(action)
     action.state = state
+    turn.uow.schedules.cancel_for_action(action.id or 0)
     turn.audit(f"task.{state.value}", action)
     effects = refresh_card(turn, action)
     if state is ActionState.CANCELLED:
@@ -348,16 +292,29 @@ def set_tz(turn: Turn, name: str) -> list[Effect]:
 def run_command(turn: Turn, text: str, ready: Prepared | None = None) -> list[Effect]:
     cmd = ready.command if ready is not None and ready.command else grammar.parse(text)
     arg = cmd.positional
+    options = {k: str(v) for k, v in cmd.options.items()}
     if cmd.name == "task":
         need = cmd.options.get("need")
-        due = cmd.options.get("due")
         return create_task(
             turn,
             str(arg),
             int(need) if need is not None else None,
-            str(due) if due else None,
+            options.get("due"),
             ready,
+            options.get("remind"),
         )
+    reading = reminders.Reading(
+        ready.due_at if ready else None,
+        ready.due_tz if ready else None,
+        ready.person if ready else None,
+    )
+    if cmd.name == "remind":
+        every, on = options.get("every"), options.get("on")
+        return reminders.remind(turn, str(arg), options.get("when"), every, on, reading)
+    if cmd.name == "reminders":
+        return reminders.reminders(turn, str(arg) if arg else None)
+    if cmd.name == "digest":
+        return reminders.digest(turn, str(arg), options.get("at"), options.get("on"), reading)
     if cmd.name == "help":
         if arg:
             return [turn.reply(grammar.help_text(str(arg)))]
@@ -407,6 +364,12 @@ def on_reaction(
 
 
 def on_button(turn: Turn, event: ButtonPressed) -> list[Effect]:
+    if event.button in reminders.SNOOZES:
+        return reminders.snooze(turn, event.number, event.button)
+    if event.button == "checkin_done":
+        return checked_in(turn, turn.action(event.number))
+    if event.button == "checkin_not":
+        return reminders.checkin_not_done(turn, turn.action(event.number))
     action = turn.action(event.number)
     handlers: dict[str, Callable[[Turn, Action], list[Effect]]] = {
         "join": join,
@@ -436,27 +399,53 @@ class Prepared:
     text of the message a track reaction is on."""
 
     command: grammar.ParsedCommand | None = None
-    due_at: datetime | None = None
+    due_at: datetime | None = None  # the command's time: due:, a reminder's when:, at:
     due_tz: str | None = None
     text: MessageText | None = None
+    person: MemberRef | None = None  # whom a reminder is for, as the platform knows them
+
+
+_TIMES = {"task": "due", "remind": "when", "digest": "at"}
+
+
+def person_to_find(event: Event) -> str | None:
+    """The platform id of someone a `/coop remind` names, to look up before the turn."""
+    if not isinstance(event, CommandInvoked):
+        return None
+    try:
+        cmd = grammar.parse(event.text)
+        if cmd.name != "remind" or not cmd.positional:
+            return None
+        return reminders.person_to_find(reminders.split_what(str(cmd.positional))[0])
+    except CoopError:
+        return None  # said when the command is prepared
 
 
 def prepare(
-    event: Event, stored_tz: Callable[[], str | None], prefs: Preferences, now: datetime
+    event: Event,
+    stored_tz: Callable[[str], str | None],
+    prefs: Preferences,
+    now: datetime,
+    person: MemberRef | None = None,
 ) -> Prepared:
     """Parse `event` ahead of applying it; raises CoopError as applying would.
 
-    `stored_tz` reads the actor's zone as saved with /coop tz; it is asked only when a time
-    has to be read.
+    `stored_tz` reads a person's zone as saved with /coop tz (the actor's, or that of the
+    `person` a reminder is for, in whose zone its time is read); it is asked only when a
+    time has to be read.
     """
     if not isinstance(event, CommandInvoked):
         return Prepared()
     cmd = grammar.parse(event.text)
-    due = cmd.options.get("due") if cmd.name == "task" else None
-    if not due:
-        return Prepared(cmd)
-    tz = stored_tz() or event.actor.tz or prefs.default_tz
-    return Prepared(cmd, parse_when(str(due), tz, now), tz)
+    option = _TIMES.get(cmd.name)
+    when = cmd.options.get(option) if option else None
+    if not when:
+        return Prepared(cmd, person=person)
+    if person is not None:
+        tz = stored_tz(person.id) or person.tz or prefs.default_tz
+    else:
+        tz = stored_tz(event.actor.id) or event.actor.tz or prefs.default_tz
+    return Prepared(cmd, parse_when(str(when), tz, now), tz, person=person)
 
 
 def apply(turn: Turn, event: Event, ready: Prepared) -> list[Effect]:

@@ -13,6 +13,7 @@ import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any, Protocol, TextIO
 
 from bot.app import Coop
@@ -22,6 +23,8 @@ from bot.core import Core
 from bot.dispatcher import Dispatcher
 from bot.inbox import Inbox
 from bot.ports import UnitOfWork
+from bot.reminders import parse_offsets
+from bot.scheduler import Scheduler
 from bot.threads import WriteTurns
 from bot.usecases import Preferences
 from storage.db import make_engine
@@ -47,8 +50,7 @@ def build_core(
     read_engine = make_engine(settings.database_url, read_only=True)
     if migrate:
         upgrade(engine)
-    track, commit, done = settings.emoji.canonical()
-    prefs = Preferences(track, commit, done, settings.default_timezone)
+    prefs = preferences(settings)
     clock = clock or ShiftedClock()
     delivery_clock = delivery_clock or SystemClock()
 
@@ -83,8 +85,41 @@ def build_core(
         poll=delivery.poll_seconds,
         turns=turns,
     )
+    scheduler = Scheduler(
+        uow_factory,
+        read_factory,
+        clock,
+        prefs,
+        delivery_clock,
+        turns,
+        sweep=settings.reminders.sweep_seconds,
+        owner=owner,
+    )
     coop.on_enqueued.append(dispatcher.kick)
-    return Core(settings, engine, clock, coop, inbox, dispatcher)
+    coop.on_scheduled.append(scheduler.scheduled)
+    scheduler.on_enqueued.append(dispatcher.kick)
+    return Core(settings, engine, clock, coop, inbox, dispatcher, scheduler)
+
+
+def preferences(settings: Settings) -> Preferences:
+    """The operator's choices, as the use cases take them."""
+    track, commit, done = settings.emoji.canonical()
+    r = settings.reminders
+
+    def hours(value: float) -> timedelta | None:
+        return timedelta(hours=value) if value > 0 else None
+
+    return Preferences(
+        track,
+        commit,
+        done,
+        settings.default_timezone,
+        task_offsets=parse_offsets(r.task_reminders),
+        short_before=hours(r.short_nudge_hours),
+        checkin_after=hours(r.checkin_hours),
+        grace=timedelta(hours=r.grace_hours),
+        max_reminders=r.max_per_person,
+    )
 
 
 def choose_adapters(settings: Settings, secrets: Secrets) -> list[AdapterName]:
@@ -211,6 +246,8 @@ def run(settings: Settings, lines: TextIO = sys.stdin, out: TextIO = sys.stdout)
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     # Migration chatter on every start is noise; failures still surface as exceptions.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The alarm clock rings often; each ring would log two lines.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     core = build_core(settings)
 
     async def main() -> None:

@@ -38,7 +38,7 @@ from bot.queues import (
     NewDelivery,
     OutboxEntry,
 )
-from storage.tables import InboxRow, OutboxRow, UTCDateTime
+from storage.tables import InboxRow, OccurrenceRow, OutboxRow, UTCDateTime
 
 _inbox = InboxRow.__table__  # type: ignore[attr-defined]
 _outbox = OutboxRow.__table__  # type: ignore[attr-defined]
@@ -240,6 +240,7 @@ class SqlOutbox:
                 "expires_at": d.expires_at,
                 "error": "",
                 "coalesce_key": d.coalesce_key,
+                "occurrence_id": d.occurrence_id,
             }
             # With a coalesce key: a pending edit of this card may exist already, and it will
             # draw the latest state, so this one is dropped.
@@ -372,16 +373,32 @@ class SqlOutbox:
             )
 
     def prune(self, before: datetime, limit: int) -> int:
-        """Forget up to `limit` finished deliveries created before `before`; how many."""
+        """Forget up to `limit` finished deliveries created before `before`; how many.
+
+        Deliveries of reminder occurrences are kept: they are the record of what went out.
+        """
         old = (
             select(_outbox.c.id)
-            .where(_outbox.c.created_at < before, _outbox.c.state.not_in(_ACTIVE))
+            .where(
+                _outbox.c.created_at < before,
+                _outbox.c.state.not_in(_ACTIVE),
+                _outbox.c.occurrence_id.is_(None),
+            )
             .limit(limit)
         )
         return _deleted(self.session, _outbox, old)
 
     def records(self) -> Iterator[DeliveryRecord]:
-        rows = self.session.execute(select(_outbox).order_by(_outbox.c.id))
+        occurrence = OccurrenceRow.__table__  # type: ignore[attr-defined]
+        rows = self.session.execute(
+            select(
+                _outbox,
+                occurrence.c.at.label("occurrence_at"),
+                occurrence.c.state.label("occurrence_state"),
+            )
+            .outerjoin(occurrence, occurrence.c.id == _outbox.c.occurrence_id)
+            .order_by(_outbox.c.id)
+        )
         for r in rows:
             yield DeliveryRecord(
                 id=r.id,
@@ -395,6 +412,9 @@ class SqlOutbox:
                 attempts=r.attempts,
                 message_id=r.message_id,
                 error=r.error,
+                occurrence_id=r.occurrence_id,
+                occurrence_at=r.occurrence_at,
+                late=None if r.occurrence_id is None else r.occurrence_state == "late",
             )
 
     def count(self, *states: DeliveryState) -> int:

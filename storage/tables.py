@@ -53,6 +53,8 @@ class CommunityRow(SQLModel, table=True):
     external_id: str = Field(max_length=64)
     name: str = Field(default="", max_length=200)
     next_number: int = 1
+    # People's reminders are numbered R1, R2, ... in each community.
+    next_reminder: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class MemberRow(SQLModel, table=True):
@@ -64,6 +66,8 @@ class MemberRow(SQLModel, table=True):
     external_id: str = Field(max_length=64)
     display_name: str = Field(default="", max_length=200)
     tz: str | None = Field(default=None, max_length=64)
+    # The zone the platform last reported (Slack's users.info); /coop tz (`tz`) wins.
+    platform_tz: str | None = Field(default=None, max_length=64)
 
 
 class ActionRow(SQLModel, table=True):
@@ -100,6 +104,7 @@ class ActionRow(SQLModel, table=True):
     in_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     waiting_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    overdue: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 class CommitmentRow(SQLModel, table=True):
@@ -190,6 +195,60 @@ class OutboxRow(SQLModel, table=True):
     message_id: str | None = Field(default=None, max_length=64)
     error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     coalesce_key: str | None = Field(default=None, max_length=120, unique=True)
+    # The reminder occurrence this row delivers, for the export's audit of what went out.
+    occurrence_id: int | None = Field(default=None, foreign_key="occurrence.id", index=True)
+
+
+class ScheduleRow(SQLModel, table=True):
+    """Something that happens at a time: a reminder, a task's reminders, due time and nudges,
+    a digest. `next_at` is its next occurrence (None once it is over); `rule` makes it recur
+    (bot.recurrence), in `tz`. The rows are the truth; the alarm clock only wakes the bot.
+    """
+
+    __tablename__ = "schedule"
+    __table_args__ = (
+        UniqueConstraint("community_id", "number"),
+        # One snooze per person per occurrence, however often the button is pressed.
+        UniqueConstraint("snooze_of", "to_member_id"),
+        Index("ix_schedule_due", "state", "next_at"),
+        Index("ix_schedule_creator", "creator_id", "state"),
+        Index("ix_schedule_to", "to_member_id", "state"),
+        Index("ix_schedule_action", "action_id", "state"),
+        Index("ix_schedule_channel", "community_id", "channel_id", "kind", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id")
+    number: int | None = None
+    kind: str = Field(max_length=16)
+    state: str = Field(max_length=12)
+    target: str | None = Field(default=None, max_length=12)
+    creator_id: int | None = Field(default=None, foreign_key="member.id")
+    to_member_id: int | None = Field(default=None, foreign_key="member.id")
+    channel_id: str | None = Field(default=None, max_length=64)
+    action_id: int | None = Field(default=None, foreign_key="action.id")
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    rule: str | None = Field(default=None, max_length=120)
+    tz: str = Field(max_length=64)
+    next_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    last_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    created_at: datetime = Field(sa_column=_time())
+    snooze_of: int | None = None
+
+
+class OccurrenceRow(SQLModel, table=True):
+    """One occurrence of a schedule, written once: two processes cannot both create it."""
+
+    __tablename__ = "occurrence"
+    __table_args__ = (UniqueConstraint("schedule_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule_id: int = Field(foreign_key="schedule.id")
+    at: datetime = Field(sa_column=_time())
+    fired_at: datetime = Field(sa_column=_time())
+    state: str = Field(max_length=12)
+    late_seconds: int = 0
+    fired_by: str = Field(default="", max_length=80)  # the process that fired it
 
 
 class AuditRow(SQLModel, table=True):

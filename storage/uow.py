@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self
@@ -39,6 +39,7 @@ from bot.ports import AuditEntry, ExportRow
 from bot.refs import CommunityRef, MemberRef
 from storage.db import is_transient
 from storage.queues import SqlInbox, SqlOutbox
+from storage.schedules import SqlSchedules
 from storage.tables import (
     ActionRow,
     AuditRow,
@@ -62,6 +63,7 @@ _MEMBER_COLUMNS = (
     _M.c.external_id.label("m_ext"),
     _M.c.display_name.label("m_name"),
     _M.c.tz.label("m_tz"),
+    _M.c.platform_tz.label("m_ptz"),
 )
 _COMMITMENT_COLUMNS = (
     _C.c.id.label("c_id"),
@@ -81,7 +83,7 @@ _AUDIT = insert(AuditRow.__table__)  # type: ignore[attr-defined]
 _FIND_COMMUNITY = select(_CO.c.id, _CO.c.name).where(
     _CO.c.platform == bindparam("platform"), _CO.c.external_id == bindparam("external_id")
 )
-_FIND_MEMBER = select(_M.c.id, _M.c.display_name, _M.c.tz).where(
+_FIND_MEMBER = select(_M.c.id, _M.c.display_name, _M.c.tz, _M.c.platform_tz).where(
     _M.c.community_id == bindparam("community_id"), _M.c.external_id == bindparam("external_id")
 )
 # Locked FOR UPDATE OF the action's row only: the creator's member row stays free for others.
@@ -98,6 +100,7 @@ _ACTION_BY_MESSAGE = _ACTION.where(
 ).with_for_update(of=_A)
 _NEW_COMMITMENT = insert(_C).returning(_C.c.id)
 _ACTION_BY_ID = _ACTION.where(_A.c.id == bindparam("action_id"))
+_LOCKED_ACTION = _ACTION_BY_ID.with_for_update(of=_A)
 _COMMITMENT_OF = _COMMITMENT.where(
     _C.c.action_id == bindparam("action_id"), _C.c.member_id == bindparam("member_id")
 )
@@ -133,6 +136,7 @@ class SqlUnitOfWork:
         self.session = Session(engine, expire_on_commit=False)
         self.inbox = SqlInbox(self.session)
         self.outbox = SqlOutbox(self.session)
+        self.schedules = SqlSchedules(self.session, engine.dialect.name, self._members_by_id)
         self._members: dict[int, Member] = {}
 
     def __enter__(self) -> Self:
@@ -169,18 +173,42 @@ class SqlUnitOfWork:
         return self.session.execute(returning).first() is not None
 
     def _member(
-        self, id_: int, community_id: int, external_id: str, name: str, tz: str | None
+        self,
+        id_: int,
+        community_id: int,
+        external_id: str,
+        name: str,
+        tz: str | None,
+        platform_tz: str | None = None,
     ) -> Member:
         member = self._members.get(id_)
         if member is None:
-            member = Member(id_, community_id, external_id, name, tz)
+            member = Member(id_, community_id, external_id, name, tz, platform_tz)
             self._members[id_] = member
         return member
+
+    def _member_of(self, row: Row[Any]) -> Member:
+        """The member in a row with `_MEMBER_COLUMNS`."""
+        m = row._mapping
+        return self._member(
+            m["m_id"], m["m_community"], m["m_ext"], m["m_name"], m["m_tz"], m["m_ptz"]
+        )
+
+    def _members_by_id(self, ids: Iterable[int]) -> dict[int, Member]:
+        wanted = set(ids)
+        found = {i: self._members[i] for i in wanted if i in self._members}
+        missing = wanted - set(found)
+        if missing:
+            query = select(*_MEMBER_COLUMNS).where(_M.c.id.in_(sorted(missing)))
+            for row in self.session.execute(query):
+                member = self._member_of(row)
+                found[member.id] = member
+        return found
 
     def _action(self, row: Row[Any]) -> Action:
         """An action from a row of `_ACTION` (its columns and its creator's)."""
         m = row._mapping
-        creator = self._member(m["m_id"], m["m_community"], m["m_ext"], m["m_name"], m["m_tz"])
+        creator = self._member_of(row)
         return Action(
             id=m["id"],
             community_id=m["community_id"],
@@ -200,6 +228,7 @@ class SqlUnitOfWork:
             in_count=m["in_count"],
             waiting_count=m["waiting_count"],
             last_seq=m["last_seq"],
+            overdue=bool(m["overdue"]),
         )
 
     def _commitment(self, row: Row[Any], member: Member) -> Commitment:
@@ -241,7 +270,9 @@ class SqlUnitOfWork:
         ).first()
         if row is None:
             return None
-        return self._member(row.id, community.id, external_id, row.display_name, row.tz)
+        return self._member(
+            row.id, community.id, external_id, row.display_name, row.tz, row.platform_tz
+        )
 
     def known_member(self, ref: MemberRef) -> Member | None:
         row = self.session.execute(
@@ -253,10 +284,7 @@ class SqlUnitOfWork:
                 _M.c.external_id == ref.id,
             )
         ).first()
-        if row is None:
-            return None
-        m = row._mapping
-        return self._member(m["m_id"], m["m_community"], m["m_ext"], m["m_name"], m["m_tz"])
+        return self._member_of(row) if row is not None else None
 
     def member(self, community: Community, ref: MemberRef) -> Member:
         found = self.find_member(community, ref.id)
@@ -267,16 +295,24 @@ class SqlUnitOfWork:
                     "community_id": community.id,
                     "external_id": ref.id,
                     "display_name": ref.display[:200],
+                    "platform_tz": ref.tz,
                 },
             )
             found = self.find_member(community, ref.id)
             assert found is not None
-        elif ref.name and found.display_name != ref.name[:200]:
-            found.display_name = ref.name[:200]
-            self.session.execute(
-                update(_M).where(_M.c.id == found.id).values(display_name=found.display_name)
-            )
+            return found
+        changed: dict[str, Any] = {}
+        if ref.name and found.display_name != ref.name[:200]:
+            found.display_name = changed["display_name"] = ref.name[:200]
+        if ref.tz and found.platform_tz != ref.tz:
+            found.platform_tz = changed["platform_tz"] = ref.tz
+        if changed:
+            self.session.execute(update(_M).where(_M.c.id == found.id).values(**changed))
         return found
+
+    def community_by_id(self, community_id: int) -> Community:
+        row = self.session.execute(select(_CO).where(_CO.c.id == community_id)).one()
+        return Community(row.id, row.platform, row.external_id, row.name)
 
     def set_member_tz(self, member: Member, tz: str) -> None:
         self.session.execute(update(_M).where(_M.c.id == member.id).values(tz=tz))
@@ -346,9 +382,8 @@ class SqlUnitOfWork:
         if not withdrawn:
             query = query.where(_C.c.status != CommitmentStatus.WITHDRAWN.value)
         for row in self.session.execute(query.order_by(_C.c.action_id, _C.c.seq)):
-            m = row._mapping
-            member = self._member(m["m_id"], m["m_community"], m["m_ext"], m["m_name"], m["m_tz"])
-            by_id[m["action_id"]].commitments.append(self._commitment(row, member))
+            member = self._member_of(row)
+            by_id[row._mapping["action_id"]].commitments.append(self._commitment(row, member))
 
     def commitment(self, action: Action, member: Member) -> Commitment | None:
         row = self.session.execute(
@@ -364,11 +399,7 @@ class SqlUnitOfWork:
             .order_by(_C.c.seq)
             .limit(1)
         ).first()
-        if row is None:
-            return None
-        m = row._mapping
-        member = self._member(m["m_id"], m["m_community"], m["m_ext"], m["m_name"], m["m_tz"])
-        return self._commitment(row, member)
+        return self._commitment(row, self._member_of(row)) if row is not None else None
 
     def save_commitment(self, action: Action, commitment: Commitment) -> None:
         values = {
@@ -411,13 +442,23 @@ class SqlUnitOfWork:
         }
         self.session.execute(_SAVE_ACTION, values)
 
+    def locked_action(self, action_id: int) -> Action | None:
+        row = self.session.execute(_LOCKED_ACTION, {"action_id": action_id}).first()
+        return self._action(row) if row else None
+
+    def set_overdue(self, action: Action) -> None:
+        action.overdue = True
+        self.session.execute(update(_A).where(_A.c.id == action.id).values(overdue=True))
+
     def open_actions(self, community_id: int, channel_id: str | None = None) -> list[Action]:
         query = _ACTION.where(
             _A.c.community_id == community_id, _A.c.state == ActionState.OPEN.value
         )
         if channel_id is not None:
             query = query.where(_A.c.channel_id == channel_id)
-        return self._actions(query.order_by(_A.c.number))
+        # Soonest due first; those without a due time last (NULLs sort differently by backend).
+        order = (_A.c.due_at.is_(None), _A.c.due_at, _A.c.number)
+        return self._actions(query.order_by(*order))
 
     def open_actions_of(self, member: Member) -> list[tuple[Action, Commitment]]:
         query = (

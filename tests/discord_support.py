@@ -16,7 +16,7 @@ from bot import pacing
 from bot.clock import ManualClock
 from bot.config import DiscordSettings, Settings
 from bot.core import Core
-from bot.events import Event
+from bot.events import Event, Inbound
 from bot.queues import InboxEntry
 from bot.wiring import build_core
 from storage.uow import SqlUnitOfWork
@@ -98,6 +98,23 @@ class Handled:
             )
         await asyncio.wait_for(self.core.idle(), timeout)
         return list(self.events)
+
+
+class Received:
+    """Keeps what the adapter hands to the core's inbox, instead of recording and applying it:
+    for tests of the translation alone."""
+
+    def __init__(self, core: Core) -> None:
+        self.inbound: list[Inbound] = []
+
+        async def receive(inbound: Inbound) -> None:
+            self.inbound.append(inbound)
+
+        core.inbox.receive = receive  # type: ignore[method-assign]
+
+    @property
+    def events(self) -> list[Event]:
+        return [i.event for i in self.inbound]
 
 
 @contextlib.asynccontextmanager

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.app import Coop
-from bot.cards import Card
+from bot.cards import Button, Card
 from bot.clock import ManualClock
 from bot.dispatcher import Dispatcher
 from bot.events import (
@@ -27,8 +27,9 @@ from bot.events import (
 )
 from bot.inbox import Inbox
 from bot.pacing import Pacing
-from bot.ports import Delivery, MessageText, Unavailable
+from bot.ports import Delivery, MessageText, Refused, Unavailable
 from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
+from bot.scheduler import Scheduler
 from bot.usecases import Preferences
 from storage.db import make_engine
 from storage.migrate import upgrade
@@ -42,10 +43,11 @@ OWNER = "test-process"
 
 @dataclass
 class Sent:
-    kind: str  # post, update, dm, private
+    kind: str  # post, update, dm, message, private
     to: str  # channel id, message id or member id
     text: str = ""
     card: Card | None = None
+    buttons: tuple[Button, ...] = ()
 
 
 @dataclass
@@ -55,13 +57,25 @@ class RecordingChat:
     sent: list[Sent] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
     fail_updates: bool = False
+    # Platform ids of people who are not in the community (find_member says None).
+    strangers: set[str] = field(default_factory=set)
+    zones: dict[str, str] = field(default_factory=dict)  # platform-reported time zones
+    closed: set[str] = field(default_factory=set)  # channels the bot may not post in
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def new_id(self) -> str:
         return f"m{next(self._ids)}"
 
     async def member(self, ref: MemberRef) -> MemberRef:
-        return ref
+        tz = self.zones.get(ref.id)
+        return MemberRef(ref.community, ref.id, ref.name, ref.is_admin, tz) if tz else ref
+
+    async def find_member(self, community: CommunityRef, external_id: str) -> MemberRef | None:
+        if external_id in self.strangers:
+            return None
+        return MemberRef(
+            community, external_id, external_id.title(), tz=self.zones.get(external_id)
+        )
 
     async def read_message(self, message: MessageRef) -> MessageText | None:
         text = self.texts.get(message.id)
@@ -79,9 +93,17 @@ class RecordingChat:
             raise Unavailable("platform is down", maybe_sent=False)
         self.sent.append(Sent("update", message.id, card.title, card))
 
-    async def send_dm(self, d: Delivery, to: MemberRef, text: str) -> str | None:
-        self.sent.append(Sent("dm", to.id, text))
-        return None
+    async def send_dm(
+        self, d: Delivery, to: MemberRef, text: str, buttons: tuple[Button, ...] = ()
+    ) -> str | None:
+        self.sent.append(Sent("dm", to.id, text, buttons=buttons))
+        return self.new_id()
+
+    async def post_message(self, d: Delivery, channel: ChannelRef, text: str) -> str | None:
+        if channel.id in self.closed:
+            raise Refused("not_in_channel", notice=f"I can't post in #{channel.id}.")
+        self.sent.append(Sent("message", channel.id, text))
+        return self.new_id()
 
     async def reply_private(
         self,
@@ -139,6 +161,7 @@ class TestBot:
         self.coop = Coop(uow, self.clock, prefs or Preferences())
         self.inbox = Inbox(self.coop, uow, self.clock, OWNER)
         self.dispatcher = Dispatcher(uow, uow, self.clock, OWNER)
+        self.scheduler = Scheduler(uow, uow, self.clock, self.coop.prefs)
         self.coop.on_enqueued.append(self.dispatcher.kick)
         self.coop.attach(COMMUNITY.platform, self.chat)
         # One send at a time by default, so what was sent is in the order it was enqueued.
@@ -159,6 +182,21 @@ class TestBot:
     async def deliver_after(self, work: Any) -> None:
         await work
         await self.dispatcher.drain()
+
+    def advance(self, delta: timedelta) -> list[Sent]:
+        """Move the clock on, fire what fell due meanwhile (each at its time, as a running
+        bot would), deliver it; what was sent."""
+        before = len(self.chat.sent)
+        self.scheduler.catch_up(self.clock.advance(delta))
+        asyncio.run(self.dispatcher.drain())
+        return self.chat.sent[before:]
+
+    def tick(self) -> list[Sent]:
+        """Fire what is due now (as the alarm clock would) and deliver it."""
+        before = len(self.chat.sent)
+        self.scheduler.tick(self.clock.now())
+        asyncio.run(self.dispatcher.drain())
+        return self.chat.sent[before:]
 
     def deliver(self) -> list[Sent]:
         """Deliver what has fallen due (after `bot.clock.advance(...)`)."""
@@ -209,9 +247,17 @@ class TestBot:
             return {c.member.external_id: c.status.value for c in action.commitments}
 
     def snapshot(self) -> str:
-        """Every action and the audit log, for 'nothing changed' assertions."""
+        """Every action, schedule and the audit log, for 'nothing changed' assertions."""
         from bot.export import action_record
 
         with SqlUnitOfWork(self.engine) as uow:
             actions = [action_record(row) for row in uow.export()]
-            return repr(actions) + repr(uow.audit_log(uow.community(COMMUNITY).id))
+            schedules = list(uow.schedules.records())
+            return (
+                repr(actions) + repr(schedules) + repr(uow.audit_log(uow.community(COMMUNITY).id))
+            )
+
+    def schedules(self) -> list[Any]:
+        """Every schedule with its occurrences (bot.ports.ScheduleRecord)."""
+        with SqlUnitOfWork(self.engine) as uow:
+            return list(uow.schedules.records())

@@ -20,6 +20,10 @@ from urllib.parse import urlencode
 import aiohttp
 
 from adapters.slack import RunningSlack, running
+from adapters.slack.chat import Messages, SlackChat
+from adapters.slack.directory import Directory
+from adapters.slack.surface import METHOD_SCOPES
+from adapters.slack.workspaces import Workspaces
 from bot.clock import ManualClock
 from bot.config import Secrets, Settings, SlackSettings
 from bot.core import Core
@@ -233,3 +237,17 @@ async def started(
             assert bot.http_port is not None
             async with aiohttp.ClientSession() as session:
                 yield Rig(slack, core, bot, HttpDriver(session, bot.http_port))
+
+
+@asynccontextmanager
+async def chat_on(slack: FakeSlack) -> AsyncIterator[SlackChat]:
+    """The adapter's chat port alone, on the fake's workspace, as the core calls it; the
+    sending client retries nothing, as in production."""
+    async with aiohttp.ClientSession() as session:
+        workspaces = Workspaces(slack.base_url, session, 0, SOCKET_SECRETS.slack_bot_token)
+        yield SlackChat(workspaces, Directory(), Messages())
+
+
+def undeclared_methods(slack: FakeSlack) -> set[str]:
+    """Web API methods the fake was called with that surface.METHOD_SCOPES does not list."""
+    return {c.method for c in slack.calls if c.method != "response_url"} - set(METHOD_SCOPES)

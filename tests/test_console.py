@@ -169,7 +169,8 @@ def test_export_lists_every_delivery_as_json_and_csv(tmp_path: Path) -> None:
     csv_rows = coopbot(["export", "--format", "csv", "--deliveries"], db).stdout.splitlines()
     assert (
         csv_rows[0]
-        == "id,platform,community,kind,recipient,state,created,sent,attempts,message_id,error"
+        == "id,platform,community,kind,recipient,state,created,sent,attempts,message_id,error,"
+        "occurrence,occurrence_at,late"
     )
     assert [r.split(",")[3] for r in csv_rows[1:]] == [d["kind"] for d in deliveries]
 
@@ -206,3 +207,27 @@ def test_an_adapter_refusing_its_credentials_stops_start_up_with_one_line(tmp_pa
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("coopbot: Slack: set SLACK_APP_TOKEN")
+
+
+def test_advancing_the_console_clock_delivers_the_hour_before_reminder_once(
+    tmp_path: Path,
+) -> None:
+    script = """\
+alice: /coop task "Fold leaflets" due:"in 2 hours"
+alice: /coop join #1
+bob: /coop join #1
+:advance 50m
+:advance 40m
+:advance 20m
+"""
+    run = coopbot(["run"], tmp_path / "coop.db", script)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout.splitlines()
+    moved = [i for i, line in enumerate(out) if line.startswith("(console) the clock moved on")]
+    reminder = "(DM to {}) Reminder: #1 “Fold leaflets” is due in 1 h"
+    for who in ("alice", "bob"):
+        at = [i for i, line in enumerate(out) if reminder.format(who) in line]
+        # Once, printed after the second :advance (1 h 30 min in) and before the third.
+        assert len(at) == 1, run.stdout
+        assert moved[1] < at[0] < moved[2], run.stdout
+    assert "buttons: [Snooze 15 min] !snooze_15m" in run.stdout

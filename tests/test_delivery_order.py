@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.cards import Card
+from bot.cards import Button, Card
 from bot.events import CommandInvoked, Inbound
 from bot.ports import Delivery
 from bot.refs import ChannelRef, MemberRef, MessageRef
@@ -45,9 +45,11 @@ class GatedChat(RecordingChat):
         await super().update_card(d, message, card)
         self._sent()
 
-    async def send_dm(self, d: Delivery, to: MemberRef, text: str) -> str | None:
+    async def send_dm(
+        self, d: Delivery, to: MemberRef, text: str, buttons: tuple[Button, ...] = ()
+    ) -> str | None:
         await self._wait("dm", text)
-        sent = await super().send_dm(d, to, text)
+        sent = await super().send_dm(d, to, text, buttons)
         self._sent()
         return sent
 

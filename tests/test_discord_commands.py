@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,61 @@ def test_command_text_reads_back_to_the_typed_values(spec: str, values: dict[str
     if subcommand.positional is not None:
         assert parsed.positional == readable(values.get(subcommand.positional.name))
     assert parsed.options == {k: readable(v) for k, v in values.items() if k in ("need", "due")}
+
+
+@pytest.mark.parametrize(
+    ("spec", "values", "typed"),
+    [
+        (
+            "remind",
+            {"what": 'me "Water the plants"', "when": "9am", "every": "weekday"},
+            'remind me "Water the plants" when:9am every:weekday',
+        ),
+        ("remind", {"what": "#3 “Bring the keys”"}, 'remind #3 "Bring the keys"'),
+        (
+            "remind",
+            {"what": '<@1400000000000000011> "Send the invoice"', "every": "week", "on": "mon"},
+            'remind <@1400000000000000011> "Send the invoice" every:week on:mon',
+        ),
+        (
+            "remind",
+            {"what": "#general Standup in five", "when": "in 2 hours"},
+            'remind #general Standup in five when:"in 2 hours"',
+        ),
+        # A quote left open closes at the end of the value: `when` is still an option.
+        (
+            "remind",
+            {"what": 'me "Water the plants', "when": "9am"},
+            'remind me "Water the plants" when:9am',
+        ),
+        ("reminders", {"cancel": "cancel R7"}, "reminders cancel R7"),
+        ("reminders", {}, "reminders"),
+        ("digest", {"how": "weekly", "at": "9am", "on": "mon"}, "digest weekly at:9am on:mon"),
+        ("digest", {"how": "off"}, "digest off"),
+        (
+            "task",
+            {"title": "Clean the park", "due": "saturday 10am", "remind": "2h,15m"},
+            'task "Clean the park" due:"saturday 10am" remind:2h,15m',
+        ),
+    ],
+)
+def test_new_subcommands_read_back_as_if_typed(
+    spec: str, values: dict[str, Any], typed: str
+) -> None:
+    text = command_text(SUBCOMMANDS[spec], values)
+    assert parse(text) == parse(typed)
+    if "what" in values:
+        # Who and what stay separate words, as the core reads them from a typed command.
+        words = tokenize(values["what"])
+        assert tokenize(text)[1 : 1 + len(words)] == words
+
+
+def test_words_in_what_that_look_like_options_stay_words() -> None:
+    what = 'me "When: tomorrow, call Bob" every:day'
+    parsed = parse(command_text(SUBCOMMANDS["remind"], {"what": what, "when": "9am"}))
+    assert parsed.options == {"when": "9am"}
+    # Each keeps a leading space (how the grammar tells a word from an option) and no more.
+    assert " ".join(str(parsed.positional).split()) == "me When: tomorrow, call Bob every:day"
 
 
 def readable(value: Any) -> Any:
@@ -244,6 +300,18 @@ def test_card_embed_stays_within_discord_limits() -> None:
     assert f"due <t:{unix}:F> (<t:{unix}:R>)" in (embed.description or "")
     small = card_embed(big_card(2))
     assert small.fields[0].value == f"<@{10**18}>, <@{10**18 + 1}>"
+
+
+def test_an_overdue_card_says_so_where_it_shows_the_due_time() -> None:
+    unix = int(datetime(2026, 12, 24, 18, 0, tzinfo=UTC).timestamp())
+    overdue = card_embed(replace(big_card(2), overdue=True))
+    assert (overdue.description or "").split("\n")[1] == (
+        f"⚠️ **Overdue**: was due <t:{unix}:F> (<t:{unix}:R>)"
+    )
+    assert overdue.colour == discord.Colour.orange()
+    on_time = card_embed(big_card(2))
+    assert "Overdue" not in (on_time.description or "")
+    assert on_time.colour == discord.Colour.blurple()
 
 
 def test_long_private_text_is_split_below_the_message_limit() -> None:

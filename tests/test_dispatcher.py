@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.cards import Card
+from bot.cards import Button, Card
 from bot.dispatcher import Dispatcher
 from bot.events import CommandInvoked, ReplyHandle
 from bot.pacing import Pacing
@@ -40,9 +40,11 @@ class ScriptedChat(RecordingChat):
         await self._attempt(d)
         return await super().post_card(d, channel, card, reply_to)
 
-    async def send_dm(self, d: Delivery, to: MemberRef, text: str) -> str | None:
+    async def send_dm(
+        self, d: Delivery, to: MemberRef, text: str, buttons: tuple[Button, ...] = ()
+    ) -> str | None:
         await self._attempt(d)
-        return await super().send_dm(d, to, text)
+        return await super().send_dm(d, to, text, buttons)
 
 
 def bot_with(sqlite_url: str, chat: ScriptedChat, pacing: Pacing | None = None) -> TestBot:

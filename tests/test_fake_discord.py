@@ -359,3 +359,112 @@ def test_gateway_close_leads_to_resume(fake: FakeDiscord) -> None:
             assert (got.emoji.name, got.emoji.id, got.message_id) == ("thumbsup", 77, 42)
 
     run(scenario)
+
+
+def subcommand(name: str, *options: dict[str, Any]) -> dict[str, Any]:
+    return {"type": 1, "name": name, "description": f"{name} it", "options": list(options)}
+
+
+def text_option(name: str, required: bool, description: str = "some text") -> dict[str, Any]:
+    return {"type": 3, "name": name, "description": description, "required": required}
+
+
+def choices(count: int) -> dict[str, Any]:
+    return {"choices": [{"name": f"c{i}", "value": f"c{i}"} for i in range(count)]}
+
+
+# The rule each breaks (as the fake names it) -> the subcommands of /coop breaking it.
+BROKEN_COMMANDS: dict[str, list[dict[str, Any]]] = {
+    "1-100 character description": [subcommand("add", text_option("t", True, "x" * 101))],
+    "required options must be placed before optional ones": [
+        subcommand("add", text_option("a", False), text_option("b", True))
+    ],
+    "more than 25 options": [subcommand(f"s{i}") for i in range(26)],
+    "bad option name": [subcommand("add", text_option("Title", True))],
+    "subcommands cannot sit beside other options": [subcommand("add"), text_option("t", True)],
+    "a subcommand none": [subcommand("add", subcommand("more"))],
+    "option names must be unique": [
+        subcommand("add", text_option("t", True), text_option("t", False))
+    ],
+    "more than 25 choices": [subcommand("add", text_option("t", True) | choices(26))],
+    "autocomplete cannot have choices": [
+        subcommand("add", text_option("t", True) | choices(2) | {"autocomplete": True})
+    ],
+}
+
+
+@pytest.mark.parametrize("rule", list(BROKEN_COMMANDS))
+def test_commands_breaking_discords_rules_are_refused(fake: FakeDiscord, rule: str) -> None:
+    def command(options: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"type": 1, "name": "coop", "description": "Cooperative actions", "options": options}
+
+    async def scenario() -> None:
+        client = new_client()
+        async with running_client(client, TOKEN):
+            # Right at the limits: 25 subcommands, each with required before optional options.
+            fine = [subcommand(f"s{i}", text_option("a", True), text_option("b", False))
+                    for i in range(25)]  # fmt: skip
+            await client.http.bulk_upsert_guild_commands(APPLICATION_ID, GUILD_ID, [command(fine)])
+            with pytest.raises(discord.HTTPException) as refused:
+                await client.http.bulk_upsert_guild_commands(
+                    APPLICATION_ID, GUILD_ID, [command(BROKEN_COMMANDS[rule])]
+                )
+            assert (refused.value.status, refused.value.code) == (400, 50035)
+            assert rule in refused.value.text
+
+    run(scenario)
+    [kept] = fake.commands(GUILD_ID)  # the valid one stays registered
+    assert len(kept["options"]) == 25
+
+
+def test_a_button_pressed_in_a_dm_arrives_as_discord_sends_it(fake: FakeDiscord) -> None:
+    async def scenario() -> None:
+        client = new_client()
+        pressed: asyncio.Queue[discord.Interaction] = asyncio.Queue()
+
+        @client.event
+        async def on_interaction(interaction: discord.Interaction) -> None:
+            await interaction.response.defer()
+            pressed.put_nowait(interaction)
+
+        async with running_client(client, TOKEN):
+            user = await client.fetch_user(int(ALICE["id"]))
+            view = discord.ui.View(timeout=None)
+            view.add_item(discord.ui.Button(label="Snooze", custom_id="snooze:1"))
+            sent = await user.send("Water the plants", view=view)
+            dm = fake.dm_channel_id(int(ALICE["id"]))
+            assert dm == sent.channel.id
+            message = stored(fake, dm, sent.id)
+            click = component_interaction(None, dm, ALICE, "snooze:1", message)
+            await fake.dispatch_async("INTERACTION_CREATE", click)
+            interaction = await asyncio.wait_for(pressed.get(), 5)
+            assert interaction.guild_id is None and interaction.guild is None
+            assert isinstance(interaction.channel, discord.DMChannel)
+            assert interaction.channel.id == dm and interaction.user.id == int(ALICE["id"])
+            assert interaction.message is not None and interaction.message.id == sent.id
+            assert interaction.data == {"custom_id": "snooze:1", "component_type": 2}
+            [ack] = await fake.await_for("POST", rf"/interactions/{click['id']}/.+/callback")
+            assert ack.json["type"] == 6 and ack.status == 200
+
+    run(scenario)
+
+
+def test_a_nonce_or_custom_id_over_discords_limits_is_refused(fake: FakeDiscord) -> None:
+    async def scenario() -> None:
+        client = new_client()
+        async with running_client(client, TOKEN):
+            channel = client.get_partial_messageable(CHANNEL_ID)
+
+            def button(custom_id: str) -> discord.ui.View:
+                view = discord.ui.View()
+                view.add_item(discord.ui.Button(label="Go", custom_id=custom_id))
+                return view
+
+            for nonce, custom_id in (("n" * 26, "c"), ("n", "c" * 101)):
+                with pytest.raises(discord.HTTPException) as refused:
+                    await channel.send("hello", nonce=nonce, view=button(custom_id))
+                assert (refused.value.status, refused.value.code) == (400, 50035)
+            await channel.send("hello", nonce="n" * 25, view=button("c" * 100))  # at the limits
+
+    run(scenario)
+    assert [m["content"] for m in fake.messages(CHANNEL_ID)] == ["hello"]

@@ -269,7 +269,7 @@ def test_recording_an_event_goes_before_other_waiting_writes() -> None:
 def test_times_are_read_before_the_turn_not_in_it(sqlite_url: str) -> None:
     bot = TestBot(sqlite_url)
     event = CommandInvoked(bot.member("alice"), bot.channel(), 'task Chairs due:"in 2 hours"')
-    ready = usecases.prepare(event, lambda: None, bot.coop.prefs, START)
+    ready = usecases.prepare(event, lambda member_id: None, bot.coop.prefs, START)
     assert ready.due_at == START + timedelta(hours=2) and ready.due_tz == "UTC"
     # In the turn, what was read is used as it is: the text is not parsed again (this text
     # could not be).

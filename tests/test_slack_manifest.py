@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.slack.blocks import card_blocks
-from adapters.slack.surface import METHOD_SCOPES
+from adapters.slack.blocks import card_blocks, dm_blocks
+from adapters.slack.surface import BUTTON_NAMES, METHOD_SCOPES, button_action_id
 from bot.cards import Button, Card, Person
 from bot.cli import main
 from tests.fakes.slack import (
@@ -114,9 +114,13 @@ def test_the_adapter_handles_what_the_manifest_declares_and_nothing_else(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, manifest = printed_manifest(capsys, monkeypatch, tmp_path)
-    every_button = tuple(Button(name, name.title(), 1) for name in ("join", "leave", "done"))
-    card = Card(1, "task", "T", Person("UA", "a"), "open", None, None, (), (), (), every_button)
+    on_cards = ("join", "leave", "done")
+    card_buttons = tuple(Button(name, name.title(), 1) for name in on_cards)
+    card = Card(1, "task", "T", Person("UA", "a"), "open", None, None, (), (), (), card_buttons)
     buttons = [e["action_id"] for e in card_blocks(card)[-1]["elements"]]
+    on_dms = tuple(Button(name, name, 1) for name in BUTTON_NAMES if name not in on_cards)
+    dm_buttons = [e["action_id"] for e in dm_blocks("Due soon", on_dms)[-1]["elements"]]
+    assert set(buttons + dm_buttons) == {button_action_id(name) for name in BUTTON_NAMES}
     declared: list[tuple[str, dict[str, Any]]] = [
         ("slash_commands", slash_command_payload("help", "UA", "C1", command=c["command"]))
         for c in manifest["features"]["slash_commands"]
@@ -128,6 +132,10 @@ def test_the_adapter_handles_what_the_manifest_declares_and_nothing_else(
     declared += [
         ("interactive", block_actions_payload("UA", "C1", "1.2", action_id, "1"))
         for action_id in buttons
+    ]
+    declared += [
+        ("interactive", block_actions_payload("UA", "DUA", "1.3", action_id, "1"))
+        for action_id in dm_buttons
     ]
     declared += [
         ("events_api", event_callback_payload({"type": name, "user": "UA", "reaction": "x"}))
@@ -152,7 +160,7 @@ def test_the_adapter_handles_what_the_manifest_declares_and_nothing_else(
                 return handled, unhandled
 
         handled, unhandled = asyncio.run(scenario())
-    assert len(handled) == 1 + 1 + 3 + 3
+    assert len(handled) == 1 + 1 + 3 + 5 + 3
     assert handled == [200] * len(handled)
     assert unhandled == [404] * len(unhandled)
     assert {c.method for c in slack.calls} <= set(METHOD_SCOPES)

@@ -12,10 +12,14 @@ import pytest
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.blocks import (
+    ACTIONS_LIMIT,
+    BUTTON_LABEL_LIMIT,
     MESSAGE_BLOCK_LIMIT,
     SECTION_TEXT_LIMIT,
     VIEW_BLOCK_LIMIT,
     card_blocks,
+    card_fallback,
+    dm_blocks,
     due_text,
     home_view,
     mrkdwn,
@@ -72,12 +76,35 @@ def test_a_crowded_card_stays_within_slacks_limits() -> None:
     assert people.splitlines()[0] == "▰▰▰▰▰▰▰▰▰▰ 1200/5 in"
 
 
+def test_a_dm_with_buttons_stays_within_slacks_limits() -> None:
+    many = tuple(Button("snooze_1h", "L" * 100, n) for n in range(30))
+    section, actions = dm_blocks("x" * 5000, many)
+    assert len(section["text"]["text"]) == SECTION_TEXT_LIMIT
+    assert len(actions["elements"]) == ACTIONS_LIMIT
+    assert {len(e["text"]["text"]) for e in actions["elements"]} == {BUTTON_LABEL_LIMIT}
+    assert [e["value"] for e in actions["elements"]] == [str(n) for n in range(ACTIONS_LIMIT)]
+
+
 def test_due_times_render_in_each_readers_zone() -> None:
     when = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
     assert due_text(when) == (
         "<!date^1796403600^{date_short_pretty} at {time}|Fri 04 Dec 2026 17:00 UTC>"
     )
     assert due_text(when) in card_blocks(card(due_at=when))[0]["text"]["text"]
+
+
+def test_an_overdue_card_says_so_where_it_shows_the_due_time() -> None:
+    when = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
+    late = card(due_at=when, overdue=True, need=3)
+    about = card_blocks(late)[0]["text"]["text"].splitlines()[1]
+    assert about == f"Created by <@UA> · ⚠️ *Overdue* — was due {due_text(when)}"
+    assert card_fallback(late) == "#1 Fix the tap — 0/3 in (overdue)"
+    home = home_view([late], "UA")["blocks"][1]["text"]["text"]
+    assert f"⚠️ *Overdue* — was due {due_text(when)}" in home
+    on_time = card(due_at=when, need=3)
+    assert card_blocks(on_time)[0]["text"]["text"].endswith(f" · due {due_text(when)}")
+    assert card_fallback(on_time) == "#1 Fix the tap — 0/3 in"
+    assert "Overdue" not in str(card_blocks(on_time)) + str(home_view([on_time], "UA"))
 
 
 def test_the_home_tab_stays_within_the_view_limit() -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TextIO
 
-from bot.cards import Card
+from bot.cards import Button, Card
 from bot.events import ReplyHandle
 from bot.ports import Delivery, MessageText
 from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
@@ -22,6 +22,13 @@ class ConsoleMessage:
     author: str
     text: str
     card_number: int | None = None
+    # A DM's buttons: name -> the number pressing it sends.
+    buttons: dict[str, int] = field(default_factory=dict)
+
+
+def dm_channel(member_id: str) -> str:
+    """The console's name for a person's DM with the bot."""
+    return f"dm-{member_id}"
 
 
 class ConsoleChat:
@@ -62,6 +69,12 @@ class ConsoleChat:
     async def member(self, ref: MemberRef) -> MemberRef:
         return ref
 
+    async def find_member(self, community: CommunityRef, external_id: str) -> MemberRef | None:
+        """Everyone typing in the console is in its one community."""
+        return (
+            MemberRef(community, external_id, external_id) if community == self.community else None
+        )
+
     async def read_message(self, message: MessageRef) -> MessageText | None:
         found = self.messages.get(message.id)
         return MessageText(found.text) if found else None
@@ -78,9 +91,33 @@ class ConsoleChat:
     async def update_card(self, d: Delivery, message: MessageRef, card: Card) -> None:
         self._print_card(f"[{message.id} edited]", card)
 
-    async def send_dm(self, d: Delivery, to: MemberRef, text: str) -> str | None:
-        self._print(f"(DM to {to.display}) {text}")
-        return None
+    async def send_dm(
+        self, d: Delivery, to: MemberRef, text: str, buttons: tuple[Button, ...] = ()
+    ) -> str | None:
+        message = ConsoleMessage(
+            self._next_id(),
+            dm_channel(to.id),
+            BOT_NAME,
+            text,
+            buttons={b.name: b.number for b in buttons},
+        )
+        self.messages[message.id] = message
+        first, *rest = text.splitlines() or [""]
+        self._print(f"[{message.id}] (DM to {to.display}) {first}")
+        for line in rest:
+            self._print(f"    {line}")
+        if buttons:
+            self._print("    buttons: " + " ".join(f"[{b.label}] !{b.name}" for b in buttons))
+        return message.id
+
+    async def post_message(self, d: Delivery, channel: ChannelRef, text: str) -> str | None:
+        message = ConsoleMessage(self._next_id(), channel.id, BOT_NAME, text)
+        self.messages[message.id] = message
+        first, *rest = text.splitlines() or [""]
+        self._print(f"[{message.id}] {BOT_NAME} in #{channel.id}: {first}")
+        for line in rest:
+            self._print(f"    {line}")
+        return message.id
 
     async def reply_private(
         self,

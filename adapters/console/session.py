@@ -26,14 +26,14 @@ Console syntax (one line each):
   alice: some text          alice posts a message in the current channel
   alice: /coop help         alice runs a command
   alice: +pushpin m1        alice reacts to message m1 (-pushpin removes the reaction)
-  alice: !join m2           alice presses the "join" button on card m2
+  alice: !join m2           alice presses the "join" button on card m2 (or a DM's button)
   :channel #ops             the next lines happen in #ops
   :advance 2h               the bot's clock moves on (s, m, h, d, w; e.g. 1h30m)
   :help                     this text"""
 
 _SPEAKER = re.compile(r"^(?P<who>[A-Za-z0-9_.\-]{1,40}):\s?(?P<text>.*)$")
 _REACTION = re.compile(r"^(?P<sign>[+-])(?P<emoji>\S+)\s+(?P<message>m\d+)$")
-_BUTTON = re.compile(r"^!(?P<button>[a-z]+)\s+(?P<message>m\d+)$")
+_BUTTON = re.compile(r"^!(?P<button>[a-z0-9_]+)\s+(?P<message>m\d+)$")
 _DURATION = re.compile(r"(\d+)\s*(w|d|h|m|s)")
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
@@ -66,7 +66,7 @@ class ConsoleSession:
         if not line.strip() or line.lstrip().startswith("#"):
             return
         if line.startswith(":"):
-            self._directive(line[1:].strip())
+            await self._directive(line[1:].strip())
             return
         match = _SPEAKER.match(line)
         if match is None:
@@ -79,7 +79,7 @@ class ConsoleSession:
             # The bot's answers are printed before the next line is read.
             await self.core.dispatcher.drain(only=[PLATFORM])
 
-    def _directive(self, text: str) -> None:
+    async def _directive(self, text: str) -> None:
         name, _, arg = text.partition(" ")
         arg = arg.strip()
         if name == "channel" and re.fullmatch(r"#?[a-z0-9_\-]{1,80}", arg):
@@ -88,6 +88,9 @@ class ConsoleSession:
         elif name == "advance" and (delta := parse_duration(arg)) is not None:
             self.clock.advance(delta)
             self.chat.note(f"the clock moved on {arg}")
+            # What fell due meanwhile is printed before the next line is read.
+            await self.core.scheduler.tick_now(catch_up=True)
+            await self.core.dispatcher.drain(only=[PLATFORM])
         elif name == "help":
             self.chat.out.write(HELP + "\n")
         else:
@@ -111,9 +114,15 @@ class ConsoleSession:
             if "button" not in m.groupdict():
                 kind = ReactionAdded if m["sign"] == "+" else ReactionRemoved
                 return kind(actor, ref, m["emoji"])
+            if m["button"] in message.buttons:
+                return ButtonPressed(actor, ref, m["button"], message.buttons[m["button"]])
             if message.card_number is None:
+                has = " ".join(f"!{name}" for name in message.buttons)
                 self.chat.private(
-                    actor.display, f"{message.id} isn't a card, so it has no buttons."
+                    actor.display,
+                    f"{message.id} has the buttons {has}."
+                    if has
+                    else f"{message.id} has no buttons.",
                 )
                 return None
             return ButtonPressed(actor, ref, m["button"], message.card_number)

@@ -1,5 +1,5 @@
-"""The chat port on Discord: cards as embeds, DMs, and private answers through the
-interaction they answer (ephemeral) while Discord allows it.
+"""The chat port on Discord: cards as embeds, DMs (with buttons), plain channel messages,
+and private answers through the interaction they answer (ephemeral) while Discord allows it.
 
 Every message the bot creates carries its delivery key as the `nonce`, with `enforce_nonce`
 (discord.py adds it when a nonce is given): sent again within Discord's window, Discord returns
@@ -19,11 +19,11 @@ from typing import Any
 import aiohttp
 import discord
 
-from adapters.discord.embeds import card_embed, card_view, chunks, shorten
-from adapters.discord.permissions import missing_to_post
-from adapters.discord.refs import jump_url
-from adapters.discord.views import TitleButton
-from bot.cards import Card
+from adapters.discord.embeds import card_embed, chunks, shorten
+from adapters.discord.permissions import cannot_post, missing_to_post
+from adapters.discord.refs import jump_url, member_ref
+from adapters.discord.views import TitleButton, button_view
+from bot.cards import Button, Card
 from bot.events import ReplyHandle
 from bot.grammar import MAX_TITLE
 from bot.ports import (
@@ -34,11 +34,13 @@ from bot.ports import (
     Refused,
     Unavailable,
 )
-from bot.refs import ChannelRef, MemberRef, MessageRef
+from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
 
 log = logging.getLogger(__name__)
 
 CANNOT_DM = 50007  # Discord's "Cannot send messages to this user"
+UNKNOWN_CHANNEL = 10003
+MISSING_ACCESS = 50001  # the bot cannot see the channel
 INTERACTION = "interaction"
 ORIGINAL = "@original"
 # Discord keeps an interaction's token usable for follow-ups for 15 minutes.
@@ -112,6 +114,23 @@ class DiscordChat:
         """Discord sends the name and permissions with every event: nothing to look up."""
         return ref
 
+    async def find_member(self, community: CommunityRef, external_id: str) -> MemberRef | None:
+        """The member from the cache, else from Discord (the bot runs without the Members
+        intent, so the cache holds few); None for a stranger or a guild the bot is not in.
+        Discord tells no time zone."""
+        if not external_id.isdigit():
+            return None
+        guild = self.client.get_guild(int(community.id))
+        member = guild.get_member(int(external_id)) if guild is not None else None
+        if member is None:
+            try:
+                if guild is None:  # on a shard another process runs, or left
+                    guild = await self.client.fetch_guild(int(community.id), with_counts=False)
+                member = await guild.fetch_member(int(external_id))
+            except (discord.NotFound, discord.Forbidden):
+                return None
+        return member_ref(community, member, member.id, member.guild_permissions)
+
     async def read_message(self, message: MessageRef) -> MessageText:
         """The message's text; one the bot cannot read is tracked from a stand-in (a title
         naming the channel, then the link), and whoever tracked it is asked for a title."""
@@ -140,7 +159,7 @@ class DiscordChat:
         guild_id = int(channel.community.id)
         target = self.client.get_partial_messageable(int(channel.id), guild_id=guild_id)
         options: dict[str, Any] = {"embed": card_embed(card)}
-        view = card_view(card, guild_id)
+        view = button_view(card.buttons, guild_id)
         if view is not None:
             options["view"] = view
         if reply_to is not None:
@@ -163,31 +182,39 @@ class DiscordChat:
     async def update_card(self, d: Delivery, message: MessageRef, card: Card) -> None:
         guild_id = int(message.channel.community.id)
         channel = self.client.get_partial_messageable(int(message.channel.id), guild_id=guild_id)
-        view = card_view(card, guild_id)
+        view = button_view(card.buttons, guild_id)
         async with _sending():
             await channel.get_partial_message(int(message.id)).edit(
                 embed=card_embed(card), view=view
             )
 
     async def send_dm(
-        self, d: Delivery, to: MemberRef, text: str, view: discord.ui.View | None = None
+        self, d: Delivery, to: MemberRef, text: str, buttons: tuple[Button, ...] = ()
     ) -> str | None:
-        async with _sending():
-            channel = await self.client.create_dm(discord.Object(int(to.id)))
-        parts = chunks(text)
-        sent: discord.Message | None = None
-        for i, part in enumerate(parts):
-            key = d.key if len(parts) == 1 else f"{d.key}.{i}"
-            last = i == len(parts) - 1
+        return await self._dm(d, to, text, button_view(buttons, int(to.community.id)))
 
-            def same(m: discord.Message, part: str = part) -> bool:
-                return m.content == part
-
-            found = await self._sent_before(d, channel, same)
-            sent = found or await self._send(
-                channel, key, content=part, view=view if last else None
+    async def post_message(self, d: Delivery, channel: ChannelRef, text: str) -> str | None:
+        """A message that pings nobody, whatever it names; refused with the reason when the
+        bot may not post there (as far as the cache knows) or the channel is gone."""
+        guild_id, channel_id = int(channel.community.id), int(channel.id)
+        missing = self.missing_to_post(guild_id, channel_id, card=False)
+        if missing:
+            raise _refused_in(channel, missing)
+        target = self.client.get_partial_messageable(channel_id, guild_id=guild_id)
+        try:
+            return await self._send_text(
+                d, target, text, allowed_mentions=discord.AllowedMentions.none()
             )
-        return str(sent.id) if sent else None
+        except Refused as err:
+            cause = err.__cause__
+            if isinstance(cause, discord.NotFound) and cause.code == UNKNOWN_CHANNEL:
+                gone = f"I can't post in <#{channel.id}>: it was deleted, or I can't see it."
+                raise Refused(f"channel {channel.id} is unknown", notice=gone) from cause
+            if isinstance(cause, discord.Forbidden):
+                # The cache was behind, or does not hold the channel (an archived thread).
+                lacks = "view_channel" if cause.code == MISSING_ACCESS else "send_messages"
+                raise _refused_in(channel, [lacks]) from cause
+            raise
 
     async def reply_private(
         self,
@@ -233,7 +260,7 @@ class DiscordChat:
             f"text{why}, so for now it's called “{title}”. Give it a title that says what "
             "needs doing."
         )
-        return await self.send_dm(d, to, text, view)
+        return await self._dm(d, to, text, view)
 
     async def dismiss(
         self, d: Delivery, to: MemberRef, channel: ChannelRef, reply: ReplyHandle
@@ -246,6 +273,34 @@ class DiscordChat:
             log.info("could not remove the deferred response: %s", err)
 
     # --- helpers ----------------------------------------------------------------------------
+
+    async def _dm(self, d: Delivery, to: MemberRef, text: str, view: discord.ui.View | None) -> str:
+        async with _sending():
+            channel = await self.client.create_dm(discord.Object(int(to.id)))
+        return await self._send_text(d, channel, text, view)
+
+    async def _send_text(
+        self,
+        d: Delivery,
+        target: discord.abc.Messageable,
+        text: str,
+        view: discord.ui.View | None = None,
+        **options: Any,
+    ) -> str:
+        """`text` in as many messages as it takes, `view` under the last; each part found
+        sent before (on a recheck) is not sent again. The id of the last."""
+        parts = chunks(text)
+        for i, part in enumerate(parts):
+            key = d.key if len(parts) == 1 else f"{d.key}.{i}"
+            last = i == len(parts) - 1
+
+            def same(m: discord.Message, part: str = part) -> bool:
+                return m.content == part
+
+            sent = await self._sent_before(d, target, same) or await self._send(
+                target, key, content=part, view=view if last else None, **options
+            )
+        return str(sent.id)
 
     async def _send(
         self, target: discord.abc.Messageable, nonce: str, **options: Any
@@ -292,13 +347,15 @@ class DiscordChat:
         permissions = self.permissions(guild_id, channel_id)
         return permissions is None or all(getattr(permissions, name) for name in names)
 
-    def missing_to_post(self, guild_id: int, channel_id: int) -> list[str]:
+    def missing_to_post(self, guild_id: int, channel_id: int, card: bool = True) -> list[str]:
+        """What the bot lacks to post a card (or a plain message) there, as far as the cache
+        knows."""
         permissions = self.permissions(guild_id, channel_id)
         if permissions is None:
             return []
         guild = self.client.get_guild(guild_id)
         in_thread = guild is not None and guild.get_thread(channel_id) is not None
-        return missing_to_post(permissions, in_thread)
+        return missing_to_post(permissions, in_thread, card)
 
     def _cached_channel(
         self, guild_id: int, channel_id: int
@@ -319,6 +376,11 @@ class DiscordChat:
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
+
+
+def _refused_in(channel: ChannelRef, missing: list[str]) -> Refused:
+    reason = f"missing {', '.join(missing)} in channel {channel.id}"
+    return Refused(reason, notice=cannot_post(channel.id, missing, "messages"))
 
 
 def _is_card(message: discord.Message, number: int) -> bool:

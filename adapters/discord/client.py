@@ -18,7 +18,7 @@ from adapters.discord.chat import DiscordChat
 from adapters.discord.cog import CoopCog
 from adapters.discord.reactions import Position, ReactionGate
 from adapters.discord.refs import PLATFORM
-from adapters.discord.views import CardButton, TitleButton
+from adapters.discord.views import CoopButton, TitleButton
 from bot import pacing
 from bot.config import DiscordSettings
 from bot.core import Core
@@ -80,7 +80,7 @@ class CoopBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         # Buttons are matched by custom_id pattern, so cards from before a restart work.
-        self.add_dynamic_items(CardButton, TitleButton)
+        self.add_dynamic_items(CoopButton, TitleButton)
         await self.add_cog(CoopCog(self, self.core, self.chat))
         # With shards split across processes, the one running shard 0 registers the commands.
         if 0 in (self.settings.shard_ids or [0]):

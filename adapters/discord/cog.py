@@ -1,5 +1,5 @@
-"""The one cog: /coop, the "Track as task" menu, card buttons and reactions, each turned into
-a neutral event for the core."""
+"""The one cog: /coop, the "Track as task" menu, buttons (on cards and in DMs) and reactions,
+each turned into a neutral event for the core."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from discord.ext import commands
 from adapters.discord.chat import DiscordChat, interaction_handle, message_text
 from adapters.discord.commands import build_group
 from adapters.discord.embeds import shorten
-from adapters.discord.permissions import describe
+from adapters.discord.permissions import cannot_post
 from adapters.discord.reactions import GatewayReaction
 from adapters.discord.refs import (
     channel_ref,
@@ -103,17 +103,19 @@ class CoopCog(commands.Cog, name=COG_NAME):
         )
         await self._take(event, interaction, thinking=True, posts=True)
 
-    async def on_card_button(
+    async def on_button(
         self, interaction: discord.Interaction, name: str, guild_id: int, number: int
     ) -> None:
-        """Join, leave or done on a card, including cards posted before a restart."""
-        if interaction.guild_id != guild_id or interaction.message is None:
+        """A button on a card or under a DM, including ones sent before a restart. One
+        pressed in another guild than its custom_id names is ignored."""
+        if interaction.guild_id not in (None, guild_id) or interaction.message is None:
             await _acknowledge(interaction, thinking=False)
             return
-        ref = message_ref(
-            _community(interaction), interaction.message.channel.id, interaction.message.id
+        community = community_ref(guild_id, self.bot.get_guild(guild_id))
+        ref = message_ref(community, interaction.message.channel.id, interaction.message.id)
+        event = ButtonPressed(
+            _actor(interaction, community), ref, name, number, str(interaction.id)
         )
-        event = ButtonPressed(_actor(interaction), ref, name, number, str(interaction.id))
         await self._take(event, interaction, thinking=False)
 
     async def on_title_given(
@@ -128,9 +130,7 @@ class CoopCog(commands.Cog, name=COG_NAME):
         """A title for a message the bot could not read: renames the task already tracked from
         it (the DM prompt, sent only once the task exists), else tracks it (the menu)."""
         community = community_ref(guild_id, self.bot.get_guild(guild_id))
-        # From a DM there are no guild permissions; tracking needs none.
-        permissions = interaction.permissions if interaction.guild_id else None
-        actor = member_ref(community, interaction.user, interaction.user.id, permissions)
+        actor = _actor(interaction, community)
         message = message_ref(community, channel_id, message_id)
         title = title.strip()
         event: Event
@@ -228,7 +228,7 @@ class CoopCog(commands.Cog, name=COG_NAME):
 
     def _cannot_post(self, channel: ChannelRef) -> str | None:
         missing = self.chat.missing_to_post(int(channel.community.id), int(channel.id))
-        return _cannot_post(channel, missing) if missing else None
+        return cannot_post(channel.id, missing, "task cards") if missing else None
 
 
 async def _acknowledge(interaction: discord.Interaction, thinking: bool) -> bool:
@@ -250,23 +250,18 @@ def _community(interaction: discord.Interaction) -> CommunityRef:
     return community_ref(interaction.guild_id, interaction.guild)
 
 
-def _actor(interaction: discord.Interaction) -> MemberRef:
+def _actor(interaction: discord.Interaction, community: CommunityRef | None = None) -> MemberRef:
+    """Who used `interaction`, in `community` (by default its guild's); from a DM, where
+    Discord sends no guild permissions, never as an admin."""
+    permissions = interaction.permissions if interaction.guild_id else None
     return member_ref(
-        _community(interaction), interaction.user, interaction.user.id, interaction.permissions
+        community or _community(interaction), interaction.user, interaction.user.id, permissions
     )
 
 
 def _channel(interaction: discord.Interaction) -> ChannelRef:
     name = getattr(interaction.channel, "name", None) or ""
     return channel_ref(_community(interaction), interaction.channel_id or 0, name)
-
-
-def _cannot_post(channel: ChannelRef, missing: list[str]) -> str:
-    return (
-        f"I can't post task cards in <#{channel.id}>: I'm missing the {describe(missing)} "
-        "permission there. A server admin can grant it in the channel's settings "
-        "(Permissions), then try again."
-    )
 
 
 @cache

@@ -10,11 +10,22 @@ from typing import Any, Literal
 import discord
 from discord import app_commands
 
-from bot.grammar import GRAMMAR, MAX_TITLE, SUBCOMMANDS, Param, ParamKind, Subcommand
+from bot.grammar import (
+    GRAMMAR,
+    MAX_TITLE,
+    SUBCOMMANDS,
+    Param,
+    ParamKind,
+    Subcommand,
+    tokenize,
+)
 
 GROUP_NAME = "coop"
 GROUP_DESCRIPTION = "Turn chat into things people do together"
 MAX_ACTION_ID = 999_999_999  # the grammar reads at most nine digits
+# Positionals that are one value, quotes and all. Any other holds words of its own, read as
+# if typed after the subcommand (remind's `me "Water the plants"`: a target, then its text).
+_ONE_VALUE = frozenset({"title"})
 
 Run = Callable[[discord.Interaction, str], Awaitable[None]]
 Suggest = Callable[[discord.Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[Any]]]]
@@ -111,10 +122,17 @@ def _positional(spec: Subcommand, param: Param, value: Any) -> str:
         return f"#{value}"
     if param.kind is ParamKind.INTEGER:
         return str(value)
-    text = str(value)
-    # A title starting "due: ..." would be read as the due option; a leading space (stripped by
-    # the parser) keeps it a title.
+    options = {o.name for o in spec.options}
+    if param.name in _ONE_VALUE:
+        return _token(str(value), options)
+    return " ".join(_token(word, options) for word in tokenize(str(value)))
+
+
+def _token(text: str, options: set[str]) -> str:
+    """`text` as one token the grammar reads back as a word, quoted only if it must be."""
+    # A word like "due: friday" would be read as the due option; a leading space keeps it a
+    # word (the parser strips it at the start; further on it is one more space between words).
     key, colon, _ = text.partition(":")
-    if colon and key.lower() in {o.name for o in spec.options}:
+    if colon and key.lower() in options:
         text = " " + text
-    return quote(text)
+    return text if tokenize(text) == [text] else quote(text)

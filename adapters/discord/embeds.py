@@ -1,4 +1,4 @@
-"""Cards as embeds with buttons, and text cut to Discord's limits."""
+"""Cards as embeds, and text cut to Discord's limits."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from datetime import datetime
 
 import discord
 
-from adapters.discord.views import CardButton
 from bot.cards import Card, Person
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
@@ -21,6 +20,7 @@ _COLOURS = {
     "closed": discord.Colour.green(),
     "cancelled": discord.Colour.dark_grey(),
 }
+OVERDUE_COLOUR = discord.Colour.orange()
 
 
 def shorten(text: str, limit: int) -> str:
@@ -79,12 +79,13 @@ def timestamp(when: datetime) -> str:
 def card_embed(card: Card) -> discord.Embed:
     lines = [f"by {mention(card.creator)}"]
     if card.due_at:
-        lines.append(f"due {timestamp(card.due_at)}")
+        due = f"due {timestamp(card.due_at)}"
+        lines.append(f"⚠️ **Overdue**: was {due}" if card.overdue else due)
     lines.append(f"{card.progress_bar()} **{card.progress}**".strip())
     embed = discord.Embed(
         title=shorten(f"#{card.number} {card.title}", TITLE_LIMIT),
         description=shorten("\n".join(lines), DESCRIPTION_LIMIT),
-        colour=_COLOURS.get(card.state, discord.Colour.default()),
+        colour=_colour(card),
     )
     embed.add_field(name="In", value=people(card.committed), inline=False)
     if card.done:
@@ -95,11 +96,7 @@ def card_embed(card: Card) -> discord.Embed:
     return embed
 
 
-def card_view(card: Card, guild_id: int) -> discord.ui.View | None:
-    """The card's buttons, or None when the action takes no more changes."""
-    if not card.buttons:
-        return None
-    view = discord.ui.View(timeout=None)
-    for button in card.buttons:
-        view.add_item(CardButton(button.name, button.label, guild_id, button.number))
-    return view
+def _colour(card: Card) -> discord.Colour:
+    if card.overdue:
+        return OVERDUE_COLOUR
+    return _COLOURS.get(card.state, discord.Colour.default())

@@ -1,6 +1,7 @@
-"""Persistent components: card buttons, and the "give it a title" button and its modal.
+"""Persistent components: the core's buttons (on cards and under DMs), and the "give it a
+title" button and its modal.
 
-Their custom_ids carry everything needed (action, guild, number or message), and the classes
+Their custom_ids carry everything needed (button, guild, number or message), and the classes
 are registered with `add_dynamic_items` at start-up, so buttons posted before a restart work.
 """
 
@@ -12,21 +13,24 @@ from typing import Any, Protocol, cast
 
 import discord
 
+from bot.cards import Button
 from bot.grammar import MAX_TITLE
 
 COG_NAME = "Coop"
 
+# Green to join or to say it happened, blue for done; the rest (leave, snoozes, "it didn't")
+# grey.
 _STYLES = {
     "join": discord.ButtonStyle.success,
-    "leave": discord.ButtonStyle.secondary,
     "done": discord.ButtonStyle.primary,
+    "checkin_done": discord.ButtonStyle.success,
 }
 
 
 class ComponentHandler(Protocol):
     """What the cog does when someone uses one of these components."""
 
-    async def on_card_button(
+    async def on_button(
         self, interaction: discord.Interaction, name: str, guild_id: int, number: int
     ) -> None: ...
 
@@ -46,11 +50,12 @@ def _handler(interaction: discord.Interaction) -> ComponentHandler:
     return cast(ComponentHandler, client.get_cog(COG_NAME))
 
 
-class CardButton(
+class CoopButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"coop:(?P<name>[a-z]+):(?P<guild>\d+):(?P<number>\d+)",
+    template=r"coop:(?P<name>[a-z0-9_]+):(?P<guild>\d+):(?P<number>\d+)",
 ):
-    """A card button: join, leave or done on action `number` of guild `guild_id`."""
+    """One of the core's buttons (`join` on a card, `snooze_1h` under a reminder...) about
+    `number` in guild `guild_id`, wherever it was posted."""
 
     def __init__(self, name: str, label: str, guild_id: int, number: int) -> None:
         self.name, self.guild_id, self.number = name, guild_id, number
@@ -69,14 +74,22 @@ class CardButton(
         item: discord.ui.Item[Any],
         match: re.Match[str],
         /,
-    ) -> CardButton:
+    ) -> CoopButton:
         label = getattr(item, "label", None) or match["name"].title()
         return cls(match["name"], label, int(match["guild"]), int(match["number"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _handler(interaction).on_card_button(
-            interaction, self.name, self.guild_id, self.number
-        )
+        await _handler(interaction).on_button(interaction, self.name, self.guild_id, self.number)
+
+
+def button_view(buttons: tuple[Button, ...], guild_id: int) -> discord.ui.View | None:
+    """The core's `buttons` as persistent components, or None when there are none."""
+    if not buttons:
+        return None
+    view = discord.ui.View(timeout=None)
+    for button in buttons:
+        view.add_item(CoopButton(button.name, button.label, guild_id, button.number))
+    return view
 
 
 class TitleButton(

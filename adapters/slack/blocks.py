@@ -1,4 +1,5 @@
-"""Cards and the App Home tab as Block Kit, within Slack's size limits."""
+"""Cards, direct messages with buttons and the App Home tab as Block Kit, within Slack's
+size limits."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.slack.surface import button_action_id
-from bot.cards import Card, Person
+from bot.cards import Button, Card, Person
 
 Block = dict[str, Any]
 
@@ -16,6 +17,8 @@ SECTION_TEXT_LIMIT = 3000
 MESSAGE_BLOCK_LIMIT = 50
 VIEW_BLOCK_LIMIT = 100
 MESSAGE_TEXT_LIMIT = 40_000
+ACTIONS_LIMIT = 25  # elements in one actions block
+BUTTON_LABEL_LIMIT = 75
 _PEOPLE_LIMIT = 900  # three people lists and a progress bar fit in one section
 
 # Slack markup people type (mentions, links) is kept; other <, > and & are escaped, and
@@ -72,9 +75,16 @@ def _title_line(card: Card) -> str:
     return f"*#{card.number} {title}*" + (f"  _({state})_" if state else "")
 
 
+def _due(card: Card) -> str:
+    """When the card is due, or that it is overdue; "" when it has no due time."""
+    if card.overdue:
+        return "⚠️ *Overdue*" + (f" — was due {due_text(card.due_at)}" if card.due_at else "")
+    return f"due {due_text(card.due_at)}" if card.due_at else ""
+
+
 def card_fallback(card: Card) -> str:
     """The plain text of a card, for notifications and clients without blocks."""
-    state = _STATE_LABELS.get(card.state)
+    state = _STATE_LABELS.get(card.state) or ("overdue" if card.overdue else None)
     suffix = f" ({state})" if state else ""
     return mrkdwn(f"#{card.number} {card.title} — {card.progress}{suffix}")
 
@@ -82,8 +92,8 @@ def card_fallback(card: Card) -> str:
 def card_blocks(card: Card) -> list[Block]:
     """A task card: title, creator and due time, progress, who is in, and its buttons."""
     about = f"Created by <@{card.creator.id}>"
-    if card.due_at:
-        about += f" · due {due_text(card.due_at)}"
+    if due := _due(card):
+        about += f" · {due}"
     people = [f"{card.progress_bar()} {card.progress}".strip(), f"*In:* {mentions(card.committed)}"]
     if card.done:
         people.append(f"*Done:* {mentions(card.done)}")
@@ -94,23 +104,13 @@ def card_blocks(card: Card) -> list[Block]:
         _section("\n".join(people)),
     ]
     if card.buttons:
-        blocks.append(
-            {
-                "type": "actions",
-                "block_id": f"coop_card_{card.number}",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": button_action_id(button.name),
-                        "value": str(button.number),
-                        "text": {"type": "plain_text", "text": button.label, "emoji": True},
-                        **({"style": "primary"} if button.name == "join" else {}),
-                    }
-                    for button in card.buttons
-                ],
-            }
-        )
+        blocks.append(_actions(f"coop_card_{card.number}", card.buttons))
     return blocks[:MESSAGE_BLOCK_LIMIT]
+
+
+def dm_blocks(text: str, buttons: Sequence[Button]) -> list[Block]:
+    """A direct message with buttons under it: `text` as mrkdwn, then the buttons."""
+    return [_section(mrkdwn(text)), _actions("coop_dm", buttons)]
 
 
 def home_view(cards: Sequence[Card], member_id: str) -> Block:
@@ -128,13 +128,36 @@ def home_view(cards: Sequence[Card], member_id: str) -> Block:
     room = VIEW_BLOCK_LIMIT - len(blocks) - 1  # one block left for "and N more"
     for card in cards[:room]:
         waiting = any(p.id == member_id for p in card.waitlist)
-        line = f"{card.progress}" + (f" · due {due_text(card.due_at)}" if card.due_at else "")
+        due = _due(card)
+        line = card.progress + (f" · {due}" if due else "")
         status = "You're on the waitlist" if waiting else "You're in"
         blocks.append(_section(f"{_title_line(card)}\n{line}\n{status}"))
     if len(cards) > room:
         more = f"…and {len(cards) - room} more. `/coop mine` lists them all."
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
     return {"type": "home", "blocks": blocks}
+
+
+def _actions(block_id: str, buttons: Sequence[Button]) -> Block:
+    """A row of buttons; each comes back as `coop_<name>` with the button's number as value."""
+    return {
+        "type": "actions",
+        "block_id": block_id,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": button_action_id(button.name),
+                "value": str(button.number),
+                "text": {
+                    "type": "plain_text",
+                    "text": trim(button.label, BUTTON_LABEL_LIMIT),
+                    "emoji": True,
+                },
+                **({"style": "primary"} if button.name == "join" else {}),
+            }
+            for button in buttons[:ACTIONS_LIMIT]
+        ],
+    }
 
 
 def _section(text: str) -> Block:

@@ -19,11 +19,17 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.slack.blocks import MESSAGE_TEXT_LIMIT, card_blocks, card_fallback, mrkdwn
+from adapters.slack.blocks import (
+    MESSAGE_TEXT_LIMIT,
+    card_blocks,
+    card_fallback,
+    dm_blocks,
+    mrkdwn,
+)
 from adapters.slack.directory import Directory, Workspace
 from adapters.slack.payloads import unescape
 from adapters.slack.workspaces import Workspaces
-from bot.cards import Card
+from bot.cards import Button, Card
 from bot.events import ReplyHandle
 from bot.ports import (
     Delivery,
@@ -167,6 +173,11 @@ class SlackChat:
         known = await self.directory.member(ws, ref.id, ref.name)
         return known
 
+    async def find_member(self, community: CommunityRef, external_id: str) -> MemberRef | None:
+        """The person, if they are a member of the workspace (see Directory.find)."""
+        ws = await self.workspaces.reading(community)
+        return await self.directory.find(ws, external_id)
+
     async def read_message(self, message: MessageRef) -> MessageText | None:
         ws = await self.workspaces.reading(message.channel.community)
         seen = await self.messages.fetch(ws, message.channel.id, message.id)
@@ -178,20 +189,15 @@ class SlackChat:
         self, d: Delivery, channel: ChannelRef, card: Card, reply_to: MessageRef | None
     ) -> MessageRef:
         thread = (reply_to.thread_id or reply_to.id) if reply_to is not None else None
-        if d.recheck:
-            found = await self._find(channel.community, channel.id, thread, d)
-            if found is not None:
-                return MessageRef(channel, found, thread_id=thread)
-        client = await self.workspaces.sending(channel.community)
         try:
-            async with _sending():
-                posted = await client.chat_postMessage(
-                    channel=channel.id,
-                    text=card_fallback(card),
-                    blocks=card_blocks(card),
-                    thread_ts=thread,
-                    metadata=_metadata(d),
-                )
+            ts = await self._post(
+                d,
+                channel.community,
+                channel.id,
+                thread,
+                text=card_fallback(card),
+                blocks=card_blocks(card),
+            )
         except Refused as err:
             if str(err) in _NOT_IN_CHANNEL:
                 raise Refused(
@@ -201,7 +207,7 @@ class SlackChat:
                     "channel I'm in.",
                 ) from err
             raise
-        return MessageRef(channel, str(posted["ts"]), thread_id=thread)
+        return MessageRef(channel, ts, thread_id=thread)
 
     async def update_card(self, d: Delivery, message: MessageRef, card: Card) -> None:
         client = await self.workspaces.sending(message.channel.community)
@@ -213,20 +219,33 @@ class SlackChat:
                 blocks=card_blocks(card),
             )
 
-    async def send_dm(self, d: Delivery, to: MemberRef, text: str) -> str | None:
+    async def send_dm(
+        self, d: Delivery, to: MemberRef, text: str, buttons: tuple[Button, ...] = ()
+    ) -> str | None:
         ws = await self.workspaces.reading(to.community)
         async with _sending():
             channel = await self.directory.dm_channel(ws, to.id)
-        if d.recheck:
-            found = await self._find(to.community, channel, None, d)
-            if found is not None:
-                return found
-        client = await self.workspaces.sending(to.community)
-        async with _sending():
-            posted = await client.chat_postMessage(
-                channel=channel, text=mrkdwn(text, MESSAGE_TEXT_LIMIT), metadata=_metadata(d)
+        # With blocks, `text` is what notifications and clients without blocks show.
+        blocks = dm_blocks(text, buttons) if buttons else None
+        shown = mrkdwn(text, MESSAGE_TEXT_LIMIT)
+        return await self._post(d, to.community, channel, None, text=shown, blocks=blocks)
+
+    async def post_message(self, d: Delivery, channel: ChannelRef, text: str) -> str | None:
+        try:
+            return await self._post(
+                d, channel.community, channel.id, None, text=mrkdwn(text, MESSAGE_TEXT_LIMIT)
             )
-        return str(posted["ts"])
+        except Refused as err:
+            if str(err) not in _NOT_IN_CHANNEL:
+                raise
+            # Often nobody caused this post (a reminder that came due): then only the reason
+            # is left to tell what happened.
+            raise Refused(
+                f"{err}: coopbot cannot post in channel {channel.id} (it is not a member, or "
+                "the channel is archived or gone); invite it with /invite",
+                notice=f"I couldn't post in <#{channel.id}> because I'm not in it. Invite me "
+                "with `/invite` and my name, or use a channel I'm in.",
+            ) from err
 
     async def reply_private(
         self,
@@ -274,6 +293,22 @@ class SlackChat:
         self, d: Delivery, to: MemberRef, channel: ChannelRef, reply: ReplyHandle
     ) -> None:
         """Slack leaves nothing open for an answer that never comes."""
+
+    async def _post(
+        self, d: Delivery, community: CommunityRef, channel: str, thread: str | None, **message: Any
+    ) -> str:
+        """Post `message` tagged with `d.key`, unless an earlier attempt is found to have
+        arrived; the ts of the message either way."""
+        if d.recheck:
+            found = await self._find(community, channel, thread, d)
+            if found is not None:
+                return found
+        client = await self.workspaces.sending(community)
+        async with _sending():
+            posted = await client.chat_postMessage(
+                channel=channel, thread_ts=thread, metadata=_metadata(d), **message
+            )
+        return str(posted["ts"])
 
     async def _find(
         self, community: CommunityRef, channel: str, thread: str | None, d: Delivery

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 
+# users.info errors meaning the bot will never see this person (not: Slack is in trouble).
+_NO_SUCH_USER = {"user_not_found", "user_not_visible"}
+
 
 @dataclass(frozen=True)
 class Workspace:
@@ -96,6 +99,30 @@ def _zone_or_none(name: Any) -> str | None:
     return name
 
 
+@dataclass(frozen=True)
+class _User:
+    """What users.info says of someone: who they are (None: no such person, for the bot) and
+    the workspaces they are a member of."""
+
+    member: MemberRef | None
+    teams: frozenset[str]
+
+
+def teams_of(user: dict[str, Any]) -> frozenset[str]:
+    """The workspaces a users.info `user` is a member of; none once deactivated.
+
+    On Enterprise Grid `team_id` is one workspace of the person's organisation and
+    `enterprise_user.teams` lists every workspace they are in; the organisation's own id
+    counts too, for an app installed across the whole organisation. A Slack Connect guest from
+    another company has their own company's team id, and so is a member of none of ours.
+    """
+    if user.get("deleted"):
+        return frozenset()
+    grid = user.get("enterprise_user") or {}
+    ids = {user.get("team_id"), grid.get("enterprise_id"), *(grid.get("teams") or ())}
+    return frozenset(str(i) for i in ids if i)
+
+
 def member_from_user(community: CommunityRef, user: dict[str, Any]) -> MemberRef:
     """A member from a users.info `user` object."""
     profile = user.get("profile") or {}
@@ -116,26 +143,51 @@ def member_from_user(community: CommunityRef, user: dict[str, Any]) -> MemberRef
 
 
 class Directory:
-    """Members (users.info, kept an hour) and DM channels (conversations.open), per workspace."""
+    """Members (users.info, kept an hour, as is an answer that there is no such person) and
+    DM channels (conversations.open), per workspace."""
 
     def __init__(self, ttl: float = 3600.0, max_size: int = 10_000) -> None:
-        self._members: TtlCache[MemberRef] = TtlCache(ttl, max_size)
+        self._users: TtlCache[_User] = TtlCache(ttl, max_size)
         self._dms: TtlCache[str] = TtlCache(24 * ttl, max_size)
 
     async def member(self, ws: Workspace, user_id: str, fallback_name: str = "") -> MemberRef:
         """The member `user_id`; when users.info fails, just the id and the payload's name."""
+        user = await self._lookup(ws, user_id)
+        if user is None or user.member is None:
+            return MemberRef(ws.community, user_id, fallback_name)
+        return user.member
 
-        async def load() -> MemberRef:
-            answer = await ws.client.users_info(user=user_id)
-            return member_from_user(ws.community, answer["user"])
+    async def find(self, ws: Workspace, user_id: str) -> MemberRef | None:
+        """The member `user_id` if they are a member of `ws` (see `teams_of`), else None.
+
+        When Slack cannot say (it fails, or cannot be reached), the person is given the
+        benefit of the doubt, as `member` does: the id came from a mention Slack made.
+        """
+        user = await self._lookup(ws, user_id)
+        if user is None:
+            return MemberRef(ws.community, user_id)
+        return user.member if ws.id in user.teams else None
+
+    async def _lookup(self, ws: Workspace, user_id: str) -> _User | None:
+        """What users.info says of `user_id` (kept a while); None when it failed."""
+
+        async def load() -> _User:
+            try:
+                answer = await ws.client.users_info(user=user_id)
+            except SlackApiError as err:
+                if err.response.get("error") in _NO_SUCH_USER:
+                    return _User(None, frozenset())
+                raise
+            user = answer["user"]
+            return _User(member_from_user(ws.community, user), teams_of(user))
 
         try:
-            return await self._members.get_or_load((ws.id, user_id), load)
+            return await self._users.get_or_load((ws.id, user_id), load)
         except SlackApiError as err:
             log.warning("users.info %s failed: %s", user_id, err.response.get("error"))
         except (aiohttp.ClientError, TimeoutError) as err:
             log.warning("users.info %s failed: %r", user_id, err)
-        return MemberRef(ws.community, user_id, fallback_name)
+        return None
 
     async def dm_channel(self, ws: Workspace, user_id: str) -> str:
         """The id of the bot's direct-message channel with `user_id`."""

@@ -63,7 +63,8 @@ def reaction_event(
 
 
 def button_event(body: Payload, ws: Workspace, actor: MemberRef) -> ButtonPressed | None:
-    """A card button; None when the action is not one of ours or its value is not a number."""
+    """A press of one of our buttons, on a card in a channel or on a message in the person's
+    DM with the bot; None when the action is not ours or its value is not a number."""
     action = (body.get("actions") or [{}])[0]
     match = BUTTON_ACTION.match(str(action.get("action_id", "")))
     value = str(action.get("value", ""))

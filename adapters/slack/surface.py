@@ -28,7 +28,20 @@ TRACK_SHORTCUT = Shortcut(
 )
 
 BUTTON_PREFIX = "coop_"
-BUTTON_NAMES = ("join", "leave", "done")
+# The buttons the core puts on messages, grouped by what the number in their value is.
+BUTTON_NAMES = (
+    # On cards: the action's number.
+    "join",
+    "leave",
+    "done",
+    # On reminder DMs: the reminder occurrence's id.
+    "snooze_15m",
+    "snooze_1h",
+    "snooze_tomorrow",
+    # On "did it happen?" DMs: the action's number.
+    "checkin_done",
+    "checkin_not",
+)
 BUTTON_ACTION = re.compile(rf"^{BUTTON_PREFIX}({'|'.join(BUTTON_NAMES)})$")
 
 # Events every install subscribes to; the OAuth ones let a multi-workspace install forget a

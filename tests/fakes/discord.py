@@ -77,6 +77,8 @@ API_VERSION = 10
 DISCORD_EPOCH_MS = 1420070400000
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
 MESSAGE_CONTENT_LIMIT = 2000
+NONCE_LIMIT = 25
+CUSTOM_ID_LIMIT = 100
 
 
 # --------------------------------------------------------------------------------------------
@@ -1993,13 +1995,12 @@ class FakeDiscord:
     ) -> JSON:
         kind = int(cmd.get("type") or 1)
         name = cmd.get("name") or ""
-        if not 1 <= len(name) <= 32 or (kind == 1 and name != name.lower()):
+        if not 1 <= len(name) <= 32 or (kind == 1 and not _slash_name(name)):
             raise _invalid(f"bad command name {name!r}")
         description = cmd.get("description") or ""
         if kind == 1 and not 1 <= len(description) <= 100:
             raise _invalid(f"command {name!r} needs a 1-100 character description")
-        if len(cmd.get("options") or []) > 25:
-            raise _invalid(f"command {name!r} has more than 25 options")
+        _validate_options(name, cmd.get("options") or [])
         stored: JSON = {
             "default_member_permissions": None,
             "nsfw": False,
@@ -2120,6 +2121,11 @@ def _validate_message(body: JSON, files: list[JSON], *, creating: bool) -> None:
         raise _invalid("embeds: Must be 10 or fewer in length.")
     if len(body.get("components") or []) > 5 and not int(body.get("flags") or 0) & (1 << 15):
         raise _invalid("components: Must be 5 or fewer in length.")
+    nonce = body.get("nonce")
+    if isinstance(nonce, str) and len(nonce) > NONCE_LIMIT:
+        raise _invalid(f"nonce: Must be {NONCE_LIMIT} or fewer in length.")
+    if any(not 1 <= len(c) <= CUSTOM_ID_LIMIT for c in _custom_ids(body.get("components") or [])):
+        raise _invalid(f"components: custom_id must be 1-{CUSTOM_ID_LIMIT} characters.")
     if creating and not (
         content
         or embeds
@@ -2129,6 +2135,59 @@ def _validate_message(body: JSON, files: list[JSON], *, creating: bool) -> None:
         or body.get("poll")
     ):
         raise _HTTPError(400, 50006, "Cannot send an empty message")
+
+
+_NAME = re.compile(r"[-_'\w]{1,32}")
+_NESTING = (1, 2)  # option types: subcommand, subcommand group
+
+
+def _slash_name(name: str) -> bool:
+    """A valid name for a slash command or option: 1-32 word characters, lowercase."""
+    return _NAME.fullmatch(name) is not None and name == name.lower()
+
+
+def _validate_options(owner: str, options: Sequence[JSON]) -> None:
+    """Discord's rules for the options of a command, subcommand or group (400 otherwise)."""
+    if len(options) > 25:
+        raise _invalid(f"{owner}: more than 25 options")
+    names = [str(o.get("name") or "") for o in options]
+    if len(set(names)) != len(names):
+        raise _invalid(f"{owner}: option names must be unique")
+    kinds = [int(o.get("type") or 0) for o in options]
+    if any(k in _NESTING for k in kinds) and not all(k in _NESTING for k in kinds):
+        raise _invalid(f"{owner}: subcommands cannot sit beside other options")
+    optional_seen = False
+    for option, kind in zip(options, kinds, strict=True):
+        where = f"{owner} {option.get('name')}"
+        if not _slash_name(str(option.get("name") or "")):
+            raise _invalid(f"{where}: bad option name")
+        if not 1 <= len(option.get("description") or "") <= 100:
+            raise _invalid(f"{where}: needs a 1-100 character description")
+        inner = option.get("options") or []
+        if kind in _NESTING:
+            # A group holds subcommands only; a subcommand holds no subcommands.
+            inner_kinds = {int(o.get("type") or 0) for o in inner}
+            if inner_kinds - {1} if kind == 2 else inner_kinds & set(_NESTING):
+                raise _invalid(f"{where}: a group holds subcommands, a subcommand none")
+            _validate_options(where, inner)
+            continue
+        if option.get("required"):
+            if optional_seen:
+                raise _invalid(f"{where}: required options must be placed before optional ones")
+        else:
+            optional_seen = True
+        choices = option.get("choices") or []
+        if len(choices) > 25:
+            raise _invalid(f"{where}: more than 25 choices")
+        if choices and option.get("autocomplete"):
+            raise _invalid(f"{where}: autocomplete cannot have choices")
+
+
+def _custom_ids(components: Sequence[JSON]) -> Iterator[str]:
+    for component in components:
+        if "custom_id" in component:
+            yield str(component["custom_id"])
+        yield from _custom_ids(component.get("components") or [])
 
 
 def _apply_edit(msg: JSON, body: JSON, files: list[JSON]) -> None:

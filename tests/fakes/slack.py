@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -106,12 +106,16 @@ class FakeSlack:
         bot_id: str = BOT_ID,
         app_id: str = APP_ID,
         ack_timeout: float = 5.0,
+        invent_users: bool = True,
     ) -> None:
+        """`invent_users`: users.info makes up a member of the team for an id nobody set
+        with set_user; False: it answers user_not_found, as Slack does for an unknown id."""
         self.bot_user_id = bot_user_id
         self.team_id = team_id
         self.bot_id = bot_id
         self.app_id = app_id
         self.ack_timeout = ack_timeout
+        self.invent_users = invent_users
         self.port = 0
 
         self._cond = threading.Condition(threading.RLock())
@@ -344,12 +348,19 @@ class FakeSlack:
         is_owner: bool = False,
         is_bot: bool = False,
         deleted: bool = False,
+        team_id: str | None = None,
+        enterprise_id: str | None = None,
+        enterprise_teams: Sequence[str] = (),
     ) -> JsonDict:
-        """Configure what users.info answers for ``user_id``; ``tz=None`` gives a null tz."""
+        """Configure what users.info answers for ``user_id``; ``tz=None`` gives a null tz.
+
+        ``team_id`` is the user's own team (another one for a Slack Connect guest); with
+        ``enterprise_id`` they are an Enterprise Grid user, a member of ``enterprise_teams``.
+        """
         label, offset = _tz_label_offset(tz)
         user: JsonDict = {
             "id": user_id,
-            "team_id": self.team_id,
+            "team_id": team_id if team_id is not None else self.team_id,
             "name": name if name is not None else user_id.lower(),
             "real_name": real_name if real_name is not None else f"User {user_id}",
             "deleted": deleted,
@@ -361,6 +372,16 @@ class FakeSlack:
             "is_bot": is_bot,
         }
         user["profile"] = {"real_name": user["real_name"], "display_name": user["name"]}
+        if enterprise_id is not None:
+            user["enterprise_user"] = {
+                "id": user_id,
+                "enterprise_id": enterprise_id,
+                "enterprise_name": "Fake Org",
+                "is_admin": is_admin,
+                "is_owner": is_owner,
+                "is_primary_owner": False,
+                "teams": list(enterprise_teams),
+            }
         with self._cond:
             self._users[user_id] = user
         return dict(user)
@@ -529,8 +550,10 @@ class FakeSlack:
         if user is None:
             if user_id == self.bot_user_id:
                 user = self.set_user(user_id, name="coopbot", real_name="coopbot", is_bot=True)
-            else:
+            elif self.invent_users:
                 user = self.set_user(user_id)
+            else:
+                return _error("user_not_found")
         return {"ok": True, "user": json.loads(json.dumps(user))}
 
     def _views_publish(self, params: dict[str, Any]) -> JsonDict:
@@ -1154,7 +1177,9 @@ def block_actions_payload(
     message_user: str = "UBOT",
     response_url: str = DEFAULT_RESPONSE_URL,
 ) -> JsonDict:
-    """A button click (``block_actions``) payload dict (Socket Mode ``interactive``)."""
+    """A button click (``block_actions``) payload dict (Socket Mode ``interactive``); in a
+    DM with the bot (a ``D...`` channel) Slack names the channel ``directmessage``."""
+    channel_name = "directmessage" if channel_id.startswith("D") else "general"
     return {
         "type": "block_actions",
         "user": _user_block(user_id, team_id, user_name),
@@ -1170,7 +1195,7 @@ def block_actions_payload(
         "team": {"id": team_id, "domain": "fake-slack"},
         "enterprise": None,
         "is_enterprise_install": False,
-        "channel": {"id": channel_id, "name": "general"},
+        "channel": {"id": channel_id, "name": channel_name},
         "message": {
             "type": "message",
             "user": message_user,
