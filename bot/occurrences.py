@@ -201,6 +201,8 @@ def _remind(f: Firing, occurrence_id: int) -> list[Effect]:
         ]
     if s.to_member is None:
         return []
+    if s.action_id is not None and _open_action(f) is None:
+        return []  # snoozed from a reminder for everyone on an action that has closed
     by = ""
     if s.creator is not None and s.creator.id != s.to_member.id:
         by = f" (from {s.creator.display_name})"
@@ -213,6 +215,9 @@ def _before_task(f: Firing, occurrence_id: int) -> list[Effect]:
     if action is None or action.due_at is None or action.due_at <= f.now:
         return []  # closed, or already past due: the check-in covers it
     left = human(action.due_at - f.now)
+    people = _people(action, CommitmentStatus.COMMITTED)
+    if f.schedule.to_member is not None:  # snoozed by one of them: theirs alone
+        people = [m for m in people if m.id == f.schedule.to_member.id]
     return [
         DirectMessage(
             f.to(m),
@@ -220,7 +225,7 @@ def _before_task(f: Firing, occurrence_id: int) -> list[Effect]:
             f"{format_local(action.due_at, f.zone(m))}. You're in.{f.late_note(f.zone(m))}",
             snooze_buttons(occurrence_id),
         )
-        for m in _people(action, CommitmentStatus.COMMITTED)
+        for m in people
     ]
 
 

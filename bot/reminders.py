@@ -349,28 +349,27 @@ def snooze(turn: Turn, occurrence_id: int, button: str) -> list[Effect]:
         at = _same_time_tomorrow(turn.now, tz)
     else:
         at = turn.now + SNOOZES[button]
-    text = schedule.text
-    if schedule.kind is not ScheduleKind.REMIND and schedule.action_id is not None:
-        action = turn.uow.action_by_id(schedule.action_id)
-        if action is None or action.due_at is None:
-            raise CoopError("That task is gone.")
-        text = f"{label(action)} is due {format_local(action.due_at, tz)}"
+    # A task's reminder comes back as that task's, for this person: said afresh when it
+    # fires, and gone with the task (like a reminder for everyone on an action).
     snoozed = turn.uow.schedules.add(
         Schedule(
             community_id=turn.community.id,
-            kind=ScheduleKind.REMIND,
+            kind=schedule.kind,
             tz=tz,
             created_at=turn.now,
             next_at=at,
-            text=text,
+            text=schedule.text,
             target=Target.MEMBER,
             creator=turn.member,
             to_member=turn.member,
+            action_id=schedule.action_id,
+            channel_id=schedule.channel_id,
             snooze_of=occurrence.id,
         )
     )
-    turn.audit("reminder.snoozed", detail=f"{snoozed.label}: {text}")
-    return [turn.reply(f"Snoozed until {format_local(at, tz)} ({snoozed.label}).")]
+    turn.audit("reminder.snoozed", detail=f"occurrence {occurrence_id} until {at.isoformat()}")
+    named = f" ({snoozed.label})" if snoozed.number is not None else ""
+    return [turn.reply(f"Snoozed until {format_local(at, tz)}{named}.")]
 
 
 def _same_time_tomorrow(now: datetime, tz: str) -> datetime:
@@ -395,12 +394,19 @@ def checkin_not_done(turn: Turn, action: Action) -> list[Effect]:
 # --- /coop digest --------------------------------------------------------------------------
 
 _DIGESTS = {"daily": "day", "day": "day", "weekday": "weekday", "weekdays": "weekday"}
+_DIGESTS_OFF = ("off", "stop", "none")
+DIGEST_AT = "9am"
+
+
+def digest_wanted(how: object) -> bool:
+    """Whether `/coop digest <how>` sets a digest (so it has a time to read)."""
+    return isinstance(how, str) and how.strip().lower() not in _DIGESTS_OFF
 
 
 def digest(turn: Turn, how: str, at: str | None, on: str | None, read: Reading) -> list[Effect]:
     how = how.strip().lower()
     existing = turn.uow.schedules.digest(turn.community.id, turn.channel.id)
-    if how in ("off", "stop", "none"):
+    if how in _DIGESTS_OFF:
         if existing is None:
             return [turn.reply("There's no digest in this channel.")]
         _end(turn, existing)
@@ -412,7 +418,9 @@ def digest(turn: Turn, how: str, at: str | None, on: str | None, read: Reading) 
         raise CoopError("on: goes with weekly, like /coop digest weekly on:mon.")
     tz = turn.tz
     first = (
-        read.at if read.at is not None and read.tz == tz else parse_when(at or "9am", tz, turn.now)
+        read.at
+        if read.at is not None and read.tz == tz
+        else parse_when(at or DIGEST_AT, tz, turn.now)
     )
     rule = recurrence.make_rule(every, first, tz, on or ("mon" if every == "week" else None))
     found = recurrence.next_after(rule, tz, first - timedelta(seconds=1))

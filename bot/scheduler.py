@@ -21,7 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot import failpoints
 from bot.clock import Clock
 from bot.errors import StoreUnavailable
-from bot.model import Community
+from bot.model import Community, ScheduleState
 from bot.occurrences import fire
 from bot.ports import UnitOfWorkFactory
 from bot.threads import Threads, WriteTurns
@@ -90,6 +90,7 @@ class Scheduler:
                     except Exception:
                         # One broken schedule must not hold up the rest: try it again later.
                         log.exception("schedule %s failed to fire", schedule.id)
+                        schedule.state = ScheduleState.ACTIVE
                         schedule.next_at = now + RETRY_BROKEN
                         uow.schedules.save(schedule)
                 if due:

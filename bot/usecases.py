@@ -439,6 +439,8 @@ def prepare(
     cmd = grammar.parse(event.text)
     option = _TIMES.get(cmd.name)
     when = cmd.options.get(option) if option else None
+    if cmd.name == "digest" and not when and reminders.digest_wanted(cmd.positional):
+        when = reminders.DIGEST_AT
     if not when:
         return Prepared(cmd, person=person)
     if person is not None:

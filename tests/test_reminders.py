@@ -491,3 +491,24 @@ def test_whoever_set_a_channel_reminder_is_told_when_the_channel_refuses_it(
     assert not [s for s in sent if s.kind == "message"]
     told = [s for s in sent if s.kind == "private"]
     assert [(s.to, s.text) for s in told] == [("alice", "I can't post in #secret.")]
+
+
+def test_a_snoozed_task_reminder_is_said_afresh_and_goes_with_the_task(bot: TestBot) -> None:
+    from bot.refs import MessageRef
+
+    bot.say("alice", '/coop task "Paint" due:"2026-11-27 13:00" remind:"1h"')
+    bot.say("alice", '/coop task "Sweep" due:"2026-11-27 13:00" remind:"1h"')
+    bot.say("bob", "join #1")
+    bot.say("bob", "join #2")
+    first = dms(move_to(bot, datetime(2026, 11, 27, 12, tzinfo=UTC)))
+    assert len(first) == 2
+    where = MessageRef(bot.channel("dm-bob"), "m90")
+    for dm in first:
+        answer = bot.press("bob", "snooze_15m", dm.buttons[0].number, where)[-1].text
+        assert answer == "Snoozed until Fri 27 Nov 2026 12:15 (UTC)."
+    bot.say("alice", "cancel #2")
+    back = dms(bot.advance(timedelta(minutes=15)))
+    # Only the task still open comes back, to bob alone, with the time left now.
+    assert [(s.to, s.text.split(",")[0]) for s in back] == [
+        ("bob", "Reminder: #1 “Paint” is due in 45 min")
+    ]

@@ -204,3 +204,24 @@ def test_a_recurring_reminder_that_missed_runs_fires_once(
     (record,) = restarted.schedules()
     assert len(record.occurrences) == 1
     assert record.schedule.next_at == START + timedelta(hours=2) + late_by
+
+
+def test_a_schedule_that_cannot_fire_holds_up_nothing_and_is_tried_again(
+    sqlite_url: str,
+) -> None:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    add_reminders(engine, at, 3)
+    with engine.begin() as conn:  # one row made unreadable, as a bad release might leave it
+        from sqlalchemy import text
+
+        conn.execute(text("UPDATE schedule SET rule = 'cron nonsense' WHERE text = 'Hello 1'"))
+    s = scheduler(engine, ManualClock(at))
+    assert s.tick(at) == 3
+    fired = {o.schedule_id for o in occurrences(engine)}
+    with SqlUnitOfWork(engine) as uow:
+        records = {r.schedule.text: r.schedule for r in uow.schedules.records()}
+    assert fired == {records["Hello 0"].id, records["Hello 2"].id}
+    assert records["Hello 1"].next_at == at + timedelta(minutes=5)
+    assert records["Hello 1"].state.value == "active"
