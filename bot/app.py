@@ -135,8 +135,9 @@ class Coop:
                 job.event = replace(job.event, actor=await port.member(job.event.actor))
             text = await self._text_to_track(job.event, port)
             if isinstance(job.event, CommandInvoked):
-                person = await self._person(job.event, port)
+                person, channel = await self._look_up(job.event, port)
                 job.ready = await self._threads.run(self._prepare, job.event, entry, text, person)
+                job.ready = replace(job.ready, channel=channel)
             else:
                 job.ready = Prepared(text=text)  # nothing to parse: no thread hop
         except CoopError as err:
@@ -176,12 +177,18 @@ class Coop:
         ready = usecases.prepare(event, stored_tz, self.prefs, entry.received_at, person)
         return replace(ready, text=text)
 
-    async def _person(self, event: CommandInvoked, port: ChatPort | None) -> MemberRef | None:
-        """Someone a reminder is for, as the platform knows them (None: not found here)."""
-        wanted = usecases.person_to_find(event)
-        if wanted is None or port is None:
-            return None
-        return await port.find_member(event.actor.community, wanted)
+    async def _look_up(
+        self, event: CommandInvoked, port: ChatPort | None
+    ) -> tuple[MemberRef | None, ChannelRef | None]:
+        """Whom or where a reminder is for, as the platform knows them (None: not here)."""
+        person, channel = usecases.to_find(event)
+        if port is None:
+            return None, None
+        community = event.actor.community
+        return (
+            await port.find_member(community, person) if person else None,
+            await port.find_channel(community, channel) if channel else None,
+        )
 
     async def _text_to_track(self, event: Event, port: ChatPort | None) -> MessageText | None:
         """The message a track reaction is on, unless it is tracked already."""

@@ -89,6 +89,11 @@ class ChatPort(Protocol):
         else None: someone mentioned in a command, before the bot messages them."""
         ...
 
+    async def find_channel(self, community: CommunityRef, raw: str) -> ChannelRef | None:
+        """The channel `raw` (a platform id, or a name as typed) is in `community`, else None:
+        a channel a reminder is for, before the bot posts there."""
+        ...
+
     async def read_message(self, message: MessageRef) -> MessageText | None:
         """The text of a message, or None when it does not exist or cannot be read."""
         ...

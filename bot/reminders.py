@@ -21,7 +21,7 @@ from bot.model import (
     ScheduleState,
     Target,
 )
-from bot.refs import MemberRef
+from bot.refs import ChannelRef, MemberRef
 from bot.timeparse import format_local, parse_when
 from bot.turn import Turn, label, require_open
 
@@ -107,9 +107,13 @@ def split_what(what: str) -> tuple[Whom, str]:
     return whom, text
 
 
-def person_to_find(whom: Whom) -> str | None:
-    """The platform id of a person to look up before the turn, if the reminder is for one."""
-    return whom.value if whom.kind == "person" else None
+def to_find(whom: Whom) -> tuple[str | None, str | None]:
+    """What to look up on the platform before the turn: the person (id) or the channel (id
+    or name) a reminder is for."""
+    return (
+        whom.value if whom.kind == "person" else None,
+        whom.value if whom.kind == "channel" else None,
+    )
 
 
 def human(delta: timedelta) -> str:
@@ -168,12 +172,13 @@ def schedule_task(turn: Turn, action: Action, offsets: tuple[timedelta, ...] | N
 
 @dataclass(frozen=True)
 class Reading:
-    """A time read before the turn (`at`, in `tz`), and the person a reminder is for, as the
-    platform knows them (None: not found in this community)."""
+    """A time read before the turn (`at`, in `tz`), and the person or channel a reminder is
+    for, as the platform knows them (None: not found in this community)."""
 
     at: datetime | None = None
     tz: str | None = None
     person: MemberRef | None = None
+    channel: ChannelRef | None = None
 
 
 def remind(
@@ -203,7 +208,12 @@ def remind(
         require_open(action)
         target, tz, channel_id = Target.ACTION, turn.tz, action.channel_id
     else:
-        target, tz, channel_id = Target.CHANNEL, turn.tz, whom.value
+        if read.channel is None:
+            raise CoopError(
+                f"I can't find the channel {whom.value[:40]} here. Pick it from the list as "
+                "you type #, in a channel of this workspace or server."
+            )
+        target, tz, channel_id = Target.CHANNEL, turn.tz, read.channel.id
     if turn.uow.schedules.active_count(turn.member) >= turn.prefs.max_reminders:
         raise CoopError(
             f"You have {turn.prefs.max_reminders} active reminders, the most one person may "
@@ -236,7 +246,7 @@ def remind(
         "me": "you",
         "person": to.display_name if to else "",
         "action": f"everyone on #{whom.value}",
-        "channel": _channel(whom.value),
+        "channel": _channel(channel_id or ""),
     }[whom.kind]
     repeat = f", then {recurrence.describe(rule)}" if rule else ""
     return [

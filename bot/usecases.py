@@ -28,7 +28,7 @@ from bot.events import (
 )
 from bot.model import Action, ActionKind, ActionState, CommitmentStatus, Via
 from bot.ports import MessageText
-from bot.refs import MemberRef, MessageRef
+from bot.refs import ChannelRef, MemberRef, MessageRef
 from bot.render import card_text
 from bot.timeparse import format_local, parse_when, zone
 from bot.turn import (
@@ -307,6 +307,7 @@ def run_command(turn: Turn, text: str, ready: Prepared | None = None) -> list[Ef
         ready.due_at if ready else None,
         ready.due_tz if ready else None,
         ready.person if ready else None,
+        ready.channel if ready else None,
     )
     if cmd.name == "remind":
         every, on = options.get("every"), options.get("on")
@@ -403,22 +404,24 @@ class Prepared:
     due_tz: str | None = None
     text: MessageText | None = None
     person: MemberRef | None = None  # whom a reminder is for, as the platform knows them
+    channel: ChannelRef | None = None  # or where
 
 
 _TIMES = {"task": "due", "remind": "when", "digest": "at"}
 
 
-def person_to_find(event: Event) -> str | None:
-    """The platform id of someone a `/coop remind` names, to look up before the turn."""
+def to_find(event: Event) -> tuple[str | None, str | None]:
+    """Whom (a person's id) or where (a channel's id or name) a `/coop remind` is for, to
+    look up on the platform before the turn."""
     if not isinstance(event, CommandInvoked):
-        return None
+        return None, None
     try:
         cmd = grammar.parse(event.text)
         if cmd.name != "remind" or not cmd.positional:
-            return None
-        return reminders.person_to_find(reminders.split_what(str(cmd.positional))[0])
+            return None, None
+        return reminders.to_find(reminders.split_what(str(cmd.positional))[0])
     except CoopError:
-        return None  # said when the command is prepared
+        return None, None  # said when the command is prepared
 
 
 def prepare(

@@ -77,6 +77,9 @@ class RecordingChat:
             community, external_id, external_id.title(), tz=self.zones.get(external_id)
         )
 
+    async def find_channel(self, community: CommunityRef, raw: str) -> ChannelRef | None:
+        return None if raw in self.strangers else ChannelRef(community, raw)
+
     async def read_message(self, message: MessageRef) -> MessageText | None:
         text = self.texts.get(message.id)
         return MessageText(text) if text is not None else None

@@ -362,6 +362,7 @@ def test_only_the_creator_or_an_admin_cancels_a_reminder(bot: TestBot) -> None:
         ("remind me", "What should the reminder say"),
         ('remind everyone "Hi" when:"in 1 hour"', "isn't someone I can remind"),
         ('remind <@stranger> "Hi" when:"in 1 hour"', "can't find stranger here"),
+        ('remind #nowhere "Hi" when:"in 1 hour"', "can't find the channel nowhere"),
         ('remind #99 "Hi" when:"in 1 hour"', "no action #99"),
         ("reminders delete R1", "reminders cancel R7"),
         ("digest hourly", "daily, weekday or weekly"),
@@ -371,7 +372,7 @@ def test_only_the_creator_or_an_admin_cancels_a_reminder(bot: TestBot) -> None:
 def test_bad_reminders_are_refused_privately_and_change_nothing(
     bot: TestBot, text: str, says: str
 ) -> None:
-    bot.chat.strangers.add("stranger")
+    bot.chat.strangers.update({"stranger", "nowhere"})
     before = bot.snapshot()
     sent = bot.say("alice", text)
     assert [s.kind for s in sent] == ["private"], sent

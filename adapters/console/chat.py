@@ -75,6 +75,10 @@ class ConsoleChat:
             MemberRef(community, external_id, external_id) if community == self.community else None
         )
 
+    async def find_channel(self, community: CommunityRef, raw: str) -> ChannelRef | None:
+        """Any channel name is a console channel (lines go there with `:channel`)."""
+        return self.channel(raw) if community == self.community else None
+
     async def read_message(self, message: MessageRef) -> MessageText | None:
         found = self.messages.get(message.id)
         return MessageText(found.text) if found else None

@@ -131,6 +131,25 @@ class DiscordChat:
                 return None
         return member_ref(community, member, member.id, member.guild_permissions)
 
+    async def find_channel(self, community: CommunityRef, raw: str) -> ChannelRef | None:
+        """A channel or thread of this guild, by id (a picked `<#id>`) or by name; None for
+        one of another guild, or none at all."""
+        guild_id = int(community.id)
+        guild = self.client.get_guild(guild_id)
+        if not raw.isdigit():
+            named = guild and discord.utils.get(guild.text_channels, name=raw.lower())
+            return ChannelRef(community, str(named.id), named.name) if named else None
+        found = guild.get_channel_or_thread(int(raw)) if guild is not None else None
+        if found is None:
+            try:
+                fetched = await self.client.fetch_channel(int(raw))
+            except (discord.NotFound, discord.Forbidden, discord.InvalidData):
+                return None
+            if getattr(getattr(fetched, "guild", None), "id", None) != guild_id:
+                return None
+            return ChannelRef(community, raw, getattr(fetched, "name", "") or "")
+        return ChannelRef(community, raw, found.name)
+
     async def read_message(self, message: MessageRef) -> MessageText:
         """The message's text; one the bot cannot read is tracked from a stand-in (a title
         naming the channel, then the link), and whoever tracked it is asked for a title."""

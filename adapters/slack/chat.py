@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ _HISTORY_PAGES = 5
 
 # Errors meaning the bot cannot write in a channel (not invited, or a private channel).
 _NOT_IN_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
+# Public, private and shared channels; not DMs, which have no name to remind in.
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]+$")
 # Errors that are Slack's trouble, not the request's: worth trying again.
 _SLACK_TROUBLE = {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
@@ -177,6 +180,11 @@ class SlackChat:
         """The person, if they are a member of the workspace (see Directory.find)."""
         ws = await self.workspaces.reading(community)
         return await self.directory.find(ws, external_id)
+
+    async def find_channel(self, community: CommunityRef, raw: str) -> ChannelRef | None:
+        """A channel id, as Slack writes a channel picked with # (`<#C123|name>`: its ids are
+        the workspace's own); a bare name is a channel Slack did not recognise."""
+        return ChannelRef(community, raw) if _CHANNEL_ID.match(raw) else None
 
     async def read_message(self, message: MessageRef) -> MessageText | None:
         ws = await self.workspaces.reading(message.channel.community)
