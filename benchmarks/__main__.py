@@ -63,6 +63,7 @@ def main() -> None:
         ("slack_paths", quick),
         ("discord_paths", quick),
         ("store_paths", quick + postgres),
+        ("reminder_burst", quick + postgres),
     ]
     results: list[Result] = []
     for module, options in suites:

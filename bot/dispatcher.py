@@ -200,12 +200,14 @@ class Dispatcher:
         self._bind()
         async with self._rounds:
             names = [p for p in self._platforms if only is None or p in set(only)]
-            now = self.clock.now()
             try:
                 self._due = await self._threads.run(self._next_due, names)
             except StoreUnavailable as err:
                 log.warning("cannot read the outbox (%s); trying again shortly", err)
                 return 0
+            # Now, after the read: a row that fell due while it ran is claimed in this round
+            # (else it waited a poll, with nothing in flight to kick the next round sooner).
+            now = self.clock.now()
             if self._due is None or self._due > now:
                 return 0
             started = 0

@@ -11,15 +11,24 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from sqlalchemy import Engine, text
 
-from tests.fakes.slack import FakeSlack, sign, slash_command_payload
-from tests.slack_support import SIGNING_SECRET, http_body
+from bot.model import Schedule, ScheduleKind, Target
+from bot.refs import MemberRef
+from storage.db import make_engine
+from storage.migrate import upgrade
+from storage.uow import SqlUnitOfWork
+from tests.fakes.slack import Call, FakeSlack, sign, slash_command_payload
+from tests.slack_support import SIGNING_SECRET, TEAM, http_body
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -182,3 +191,126 @@ def exported(database_url: str, tmp_path: Path) -> dict[str, Any]:
     )
     data: dict[str, Any] = json.loads(result.stdout)
     return data
+
+
+# --- reminders seeded as rows, and what reached Slack -------------------------------------------
+
+REMINDER_CREATOR = "UHOST"  # who made the channel reminders
+
+
+@dataclass(frozen=True)
+class Due:
+    """A one-off reminder to seed: a DM to the person `to`, or a post in `channel`."""
+
+    text: str
+    at: datetime
+    to: str | None = None
+    channel: str | None = None
+
+
+def seed_reminders(database_url: str, reminders: Sequence[Due]) -> list[int]:
+    """Write `reminders` straight into the schedule table of workspace T1, as if they had
+    been made with /coop remind while the bot ran; their schedule ids."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    with SqlUnitOfWork(engine) as uow:
+        community = uow.community(TEAM)
+        people = {}
+        for user in {r.to or REMINDER_CREATOR for r in reminders}:
+            people[user] = uow.member(community, MemberRef(TEAM, user, user.lower()))
+        ids = []
+        for r in reminders:
+            person = people[r.to or REMINDER_CREATOR]
+            schedule = uow.schedules.add(
+                Schedule(
+                    community_id=community.id,
+                    kind=ScheduleKind.REMIND,
+                    tz="UTC",
+                    created_at=datetime.now(UTC),
+                    next_at=r.at,
+                    text=r.text,
+                    target=Target.MEMBER if r.to else Target.CHANNEL,
+                    creator=person,
+                    to_member=person if r.to else None,
+                    channel_id=r.channel,
+                )
+            )
+            assert schedule.id is not None
+            ids.append(schedule.id)
+        uow.commit()
+    engine.dispose()
+    return ids
+
+
+def accepted_posts(slack: FakeSlack) -> list[Call]:
+    """The chat.postMessage calls Slack accepted (not those it rate-limited or refused)."""
+    return [
+        c
+        for c in slack.calls_to("chat.postMessage")
+        if c.status == 200 and (c.response or {}).get("ok")
+    ]
+
+
+def delivery_key(call: Call) -> str:
+    """The delivery key coopbot tagged a post with, in its message metadata."""
+    return str(call.json_field("metadata")["event_payload"]["key"])
+
+
+def posted_once(posts: Sequence[Call]) -> tuple[Counter[str], Counter[tuple[str, str]]]:
+    """How often each delivery key, and each (channel, text), was accepted."""
+    keys = Counter(delivery_key(c) for c in posts)
+    where = Counter((str(c.params["channel"]), str(c.params["text"])) for c in posts)
+    return keys, where
+
+
+def occurrences(database_url: str) -> list[Any]:
+    """Every row of the occurrence table (schedule_id, at, state, late_seconds, fired_by)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            query = "select schedule_id, at, state, late_seconds, fired_by from occurrence"
+            return list(conn.execute(text(query + " order by schedule_id")).all())
+    finally:
+        engine.dispose()
+
+
+def _unfinished(engine: Engine) -> tuple[int, int]:
+    """(occurrences recorded, deliveries not done) in the bot's database."""
+    with engine.connect() as conn:
+        fired = conn.execute(text("select count(*) from occurrence")).scalar_one()
+        left = conn.execute(
+            text("select count(*) from outbox where state in ('pending', 'sending')")
+        ).scalar_one()
+    return int(fired), int(left)
+
+
+def wait_until_delivered(
+    database_url: str,
+    slack: FakeSlack,
+    bots: Sequence[BotProcess],
+    fired: int,
+    posts: int,
+    timeout: float = 90.0,
+) -> None:
+    """Until at least `fired` occurrences are recorded, Slack accepted at least `posts`
+    messages and no delivery is left to do (so no further post can come), while every bot
+    in `bots` runs; the caller checks the exact numbers."""
+    deadline = time.monotonic() + timeout
+    engine = make_engine(database_url)
+    try:
+        while True:
+            state = _unfinished(engine)
+            done = len(accepted_posts(slack))
+            if state[0] >= fired and state[1] == 0:
+                # Every occurrence's rows are written with it: none left means none to come.
+                assert done >= posts, f"all delivered, yet Slack accepted {done} of {posts}"
+                return
+            for bot in bots:
+                assert bot.proc is not None and bot.proc.poll() is None, bot.log()
+            assert time.monotonic() < deadline, (
+                f"after {timeout}s: (occurrences, deliveries left) {state}, {done} posts "
+                f"accepted; wanted ({fired}, 0), {posts}"
+            )
+            time.sleep(0.1)
+    finally:
+        engine.dispose()

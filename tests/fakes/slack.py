@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import math
 import threading
 import time
 import uuid
@@ -124,6 +125,8 @@ class FakeSlack:
         self._storms: dict[str, tuple[int, int, float | None, int]] = {}
         self._failures: dict[str, deque[str]] = {}
         self._delays: dict[str, float] = {}
+        self._post_interval: float | None = None
+        self._last_post: dict[str, float] = {}
         self._overrides: dict[str, Responder] = {}
         self._users: dict[str, JsonDict] = {}
         self._messages: dict[str, list[JsonDict]] = {}
@@ -310,6 +313,14 @@ class FakeSlack:
             else:
                 self._storms.pop(method, None)
 
+    def limit_posts_per_channel(self, interval: float | None = 1.0) -> None:
+        """Hold chat.postMessage to one accepted message per `interval` seconds per channel,
+        as Slack does: a post sooner than that after the channel's last accepted one is
+        answered HTTP 429 `ratelimited` with Retry-After (whole seconds); None lifts it."""
+        with self._cond:
+            self._post_interval = interval
+            self._last_post.clear()
+
     def fail_next(self, method: str, error: str = "channel_not_found", times: int = 1) -> None:
         """Answer the next ``times`` calls to ``method`` with ``{ok: false, error}``."""
         with self._cond:
@@ -434,6 +445,8 @@ class FakeSlack:
         with self._cond:
             call = Call(method, params, headers, time.monotonic(), request.method, request.path)
             status, body, extra_headers = self._answer(call, bad_json)
+            if method == "chat.postMessage" and status == 200 and body.get("ok"):
+                self._last_post[self._posted_to(call)] = call.time
             self._calls.append(replace(call, status=status, response=body))
             delay = self._delays.get(method, 0.0)
             self._cond.notify_all()
@@ -456,6 +469,11 @@ class FakeSlack:
                 self._storms[method] = (every, retry_after, until, seen + 1)
                 if (seen + 1) % every == 0:
                     return 429, _error("ratelimited"), {"Retry-After": str(retry_after)}
+        if method == "chat.postMessage" and self._post_interval is not None:
+            last = self._last_post.get(self._posted_to(call))
+            if last is not None and call.time - last < self._post_interval:
+                wait = math.ceil(last + self._post_interval - call.time)
+                return 429, _error("ratelimited"), {"Retry-After": str(max(1, wait))}
         failures = self._failures.get(method)
         if failures:
             return 200, _error(failures.popleft()), {}
@@ -488,6 +506,9 @@ class FakeSlack:
 
     def _channel_for(self, channel: str) -> str:
         return "D" + channel if channel.startswith(("U", "W")) else channel
+
+    def _posted_to(self, call: Call) -> str:
+        return self._channel_for(str(call.params.get("channel") or ""))
 
     def _chat_post_message(self, params: dict[str, Any]) -> JsonDict:
         channel = str(params.get("channel") or "")
