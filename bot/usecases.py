@@ -413,7 +413,8 @@ _TIMES = {"task": "due", "remind": "when", "digest": "at"}
 def to_find(event: Event) -> tuple[str | None, str | None]:
     """Whom (a person's id) or where (a channel's id or name) a `/coop remind` is for, to
     look up on the platform before the turn."""
-    if not isinstance(event, CommandInvoked):
+    # Parsed again when prepared: look only at reminders, not at every command.
+    if not isinstance(event, CommandInvoked) or event.text.lstrip()[:6].lower() != "remind":
         return None, None
     try:
         cmd = grammar.parse(event.text)
