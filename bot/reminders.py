@@ -22,7 +22,7 @@ from bot.model import (
     Target,
 )
 from bot.refs import ChannelRef, MemberRef
-from bot.timeparse import format_local, parse_when
+from bot.timeparse import format_local, parse_duration, parse_when
 from bot.turn import Turn, label, require_open
 
 MAX_OFFSETS = 5
@@ -32,8 +32,6 @@ SNOOZES = {
     "snooze_1h": timedelta(hours=1),
     "snooze_tomorrow": timedelta(days=1),
 }
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
-_OFFSET = re.compile(r"(\d{1,4})\s*(w|d|h|m)")
 # `<@U123>`, `<@U123|ana>` (Slack), `<@123>`, `<@!123>` (Discord), `@ana` (console).
 _PERSON = re.compile(
     r"^(?:<@!?(?P<id>[A-Za-z0-9]+)(?:\|[^>]*)?>|@(?P<name>[A-Za-z0-9_.\-]{1,40}))$"
@@ -56,13 +54,12 @@ def parse_offsets(text: str) -> tuple[timedelta, ...]:
     for part in re.split(r"[,\s]+", text.strip().lower()):
         if not part:
             continue
-        pieces = _OFFSET.findall(part)
-        if not pieces or "".join(n + u for n, u in pieces) != part:
+        offset = parse_duration(part)
+        if offset is None:
             raise CoopError(
                 f"remind: “{part[:20]}” isn't a time before the due time. "
                 'Use something like remind:"1d,2h,15m", or remind:none.'
             )
-        offset = sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in pieces), timedelta())
         if not timedelta(minutes=1) <= offset <= MAX_OFFSET:
             raise CoopError("remind: each time must be between 1 minute and 60 days before.")
         offsets.add(offset)
@@ -219,7 +216,7 @@ def remind(
             f"You have {turn.prefs.max_reminders} active reminders, the most one person may "
             "have. Cancel some first: /coop reminders shows them."
         )
-    first = _first(turn, when, every, on, read, tz)
+    first = _first(turn, when, every, read, tz)
     rule = recurrence.make_rule(every, first, tz, on) if every else None
     if rule is not None:
         found = recurrence.next_after(rule, tz, first - timedelta(seconds=1))
@@ -263,9 +260,7 @@ def _channel(channel_id: str) -> str:
     )
 
 
-def _first(
-    turn: Turn, when: str | None, every: str | None, on: str | None, read: Reading, tz: str
-) -> datetime:
+def _first(turn: Turn, when: str | None, every: str | None, read: Reading, tz: str) -> datetime:
     if when:
         if read.at is not None and read.tz == tz:
             return read.at

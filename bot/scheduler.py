@@ -62,7 +62,6 @@ class Scheduler:
         self.on_enqueued: list[Callable[[], None]] = []
         self._threads = Threads("coopbot-schedule", 2)
         self._wake: asyncio.Event | None = None
-        self._alarm: AsyncIOScheduler | None = None
         self._armed_for: datetime | None = None
         self._stopping = False
 
@@ -140,7 +139,7 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._stopping = False
-        alarm = self._alarm = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+        alarm = AsyncIOScheduler(event_loop=loop, timezone=UTC)
         alarm.add_job(
             self._ring,
             IntervalTrigger(seconds=self.sweep),
@@ -161,7 +160,6 @@ class Scheduler:
                 await self._wake.wait()
         finally:
             alarm.shutdown(wait=False)
-            self._alarm = None
 
     def stop(self) -> None:
         self._stopping = True

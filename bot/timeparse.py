@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,6 +11,17 @@ import dateparser
 from bot.errors import CoopError
 
 EXAMPLES = '"friday 5pm", "in 2 hours" or "2026-12-24 18:00"'
+_DURATION = re.compile(r"(\d{1,5})(w|d|h|m|s)")
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """`2h`, `1h30m`, `3d` (w, d, h, m, s); None when the text is not a duration."""
+    compact = text.replace(" ", "").lower()
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        return None
+    return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
 
 
 def zone(name: str) -> ZoneInfo:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import re
 import threading
-from datetime import timedelta
 from typing import TextIO
 
 from adapters.console.chat import PLATFORM, ConsoleChat
@@ -20,6 +19,7 @@ from bot.events import (
     ReactionRemoved,
 )
 from bot.refs import MemberRef, MessageRef
+from bot.timeparse import parse_duration
 
 HELP = """\
 Console syntax (one line each):
@@ -34,17 +34,6 @@ Console syntax (one line each):
 _SPEAKER = re.compile(r"^(?P<who>[A-Za-z0-9_.\-]{1,40}):\s?(?P<text>.*)$")
 _REACTION = re.compile(r"^(?P<sign>[+-])(?P<emoji>\S+)\s+(?P<message>m\d+)$")
 _BUTTON = re.compile(r"^!(?P<button>[a-z0-9_]+)\s+(?P<message>m\d+)$")
-_DURATION = re.compile(r"(\d+)\s*(w|d|h|m|s)")
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-
-
-def parse_duration(text: str) -> timedelta | None:
-    """`2h`, `1h30m`, `3d`; None when the text is not a duration."""
-    compact = text.replace(" ", "").lower()
-    parts = _DURATION.findall(compact)
-    if not parts or "".join(n + u for n, u in parts) != compact:
-        return None
-    return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
 
 
 class ConsoleSession:
