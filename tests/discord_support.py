@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -205,12 +206,23 @@ def action_of(core: Core, number: int) -> Any:
 
 
 def card_messages(fake: FakeDiscord) -> list[dict[str, Any]]:
-    """The bot's messages in the channel that carry an embed (task cards), oldest first."""
-    return [
+    """The bot's messages in the channel that carry an embed (task cards), by card number.
+
+    By number, not by posting order: each card has a delivery lane of its own, so two cards
+    made back to back may reach the channel in either order.
+    """
+    cards = [
         m
         for m in fake.messages(CHANNEL_ID)
         if m["author"]["id"] == str(fake.application_id) and m["embeds"]
     ]
+    return sorted(cards, key=card_number)
+
+
+def card_number(message: dict[str, Any]) -> int:
+    """The action number in a card's embed title ("#12 Paint the shed" -> 12)."""
+    found = re.match(r"#(\d+) ", message["embeds"][0].get("title") or "")
+    return int(found.group(1)) if found else 0
 
 
 def answer_path(payload: dict[str, Any]) -> str:

@@ -74,8 +74,11 @@ def secrets(token: str | None = TOKEN) -> Secrets:
 async def new_task(fake: FakeDiscord, handled: Handled, title: str = "Set up chairs") -> dict:
     """alice creates a task with /coop task; returns its card message."""
     before = len(handled.events)
+    posts = len(fake.calls_to("POST", rf"/channels/{CHANNEL_ID}/messages"))
     await interact(fake, slash("alice", "task", title=title))
     await handled.wait(before + 1)
+    # Applied is not yet posted: the card goes out through the outbox.
+    await fake.await_for("POST", rf"/channels/{CHANNEL_ID}/messages", posts + 1)
     return card_messages(fake)[-1]
 
 

@@ -161,6 +161,7 @@ def test_close_by_an_admin_and_cancel_edit_cards_and_dm_the_people_in(tmp_path: 
                 for title in ("Paint the shed", "Fix the gate"):
                     await interact(fake, slash("alice", "task", title=title))
                 await handled.wait(2)
+                await fake.await_for("POST", rf"/channels/{CHANNEL_ID}/messages", 2)
                 cards = card_messages(fake)
                 await interact(fake, press("bob", "join", 2, cards[1]))
                 await interact(fake, refused)  # bob neither created #1 nor manages the server
