@@ -393,7 +393,7 @@ class Coop:
                 return []
             actions = [a for a, _ in uow.open_actions_of(found)]
             uow.load_people(actions)
-            return [card_for(a) for a in actions]
+            return [card_for(a, self.clock.now()) for a in actions]
 
     async def open_cards(self, community: CommunityRef) -> list[Card]:
         """Cards of every open action in `community` (for pickers and autocomplete)."""
@@ -406,7 +406,7 @@ class Coop:
                 return []
             actions = uow.open_actions(found.id)
             uow.load_people(actions)
-            return [card_for(a) for a in actions]
+            return [card_for(a, self.clock.now()) for a in actions]
 
 
 def take_group(

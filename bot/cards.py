@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot import pledges
 from bot.events import ReplyHandle
-from bot.model import Action, ActionState, CommitmentStatus, Member
+from bot.model import Action, ActionKind, ActionState, Commitment, CommitmentStatus, Member
 from bot.refs import ChannelRef, MemberRef, MessageRef
 
 
@@ -28,6 +29,37 @@ class Button:
 
 
 @dataclass(frozen=True)
+class DriveView:
+    """What a pledge drive's card shows beyond a task's: progress toward the goal by the
+    group whose conditions all hold, how many more are conditional, and the time left.
+
+    A sealed drive that has not tipped shows counts only: the card's people are empty.
+    """
+
+    goal: int
+    unit: str | None  # None: the goal counts people
+    reached: int  # what the group brings: people, or the sum of their amounts
+    group: int  # people in the group
+    conditional: int  # pledgers outside it, their condition not (yet) holding
+    deadline_at: datetime
+    sealed: bool
+    time_left: str = ""  # "2 days left", as it was when the card was drawn
+    task_number: int | None = None  # once tipped: the task the pledges became
+    conditional_people: tuple[Person, ...] = ()  # names: only when not sealed
+    did: int = 0  # answers to the check-in after a tipped drive's task
+    didnt: int = 0
+
+    @property
+    def progress(self) -> str:
+        """ "7 of 10 in", or "14 of 20 hours"."""
+        return drive_progress(self.reached, self.goal, self.unit)
+
+    def progress_bar(self, width: int = 10) -> str:
+        filled = min(width, round(width * self.reached / self.goal)) if self.goal else 0
+        return "▰" * filled + "▱" * (width - filled)
+
+
+@dataclass(frozen=True)
 class Card:
     """Everything a platform needs to draw an action's card."""
 
@@ -45,6 +77,7 @@ class Card:
     channel_id: str = ""
     # Open and past its due time (set when the due time came, so every platform agrees).
     overdue: bool = False
+    drive: DriveView | None = None  # set on pledge drives
 
     @property
     def in_count(self) -> int:
@@ -52,13 +85,25 @@ class Card:
 
     @property
     def progress(self) -> str:
+        if self.drive is not None:
+            return self.drive.progress
         return progress(self.in_count, self.need)
 
     def progress_bar(self, width: int = 10) -> str:
+        if self.drive is not None:
+            return self.drive.progress_bar(width)
         if not self.need:
             return ""
         filled = min(width, round(width * self.in_count / self.need))
         return "▰" * filled + "▱" * (width - filled)
+
+
+def drive_progress(reached: int, goal: int, unit: str | None) -> str:
+    """ "7 of 10 in", "14 of 20 hours"; past the goal "12 in (goal 10)"."""
+    what = unit or "in"
+    if reached > goal:
+        return f"{reached:,} {what} (goal {goal:,})"
+    return f"{reached:,} of {goal:,} {what}"
 
 
 def progress(in_count: int, need: int | None) -> str:
@@ -70,8 +115,54 @@ def _person(member: Member) -> Person:
     return Person(member.external_id, member.display_name)
 
 
-def card_for(action: Action) -> Card:
-    """The card of `action`, whose people must have been loaded (see UnitOfWork.load_people)."""
+def time_left(deadline: datetime, now: datetime) -> str:
+    """ "3 days left", "5 h left", "40 min left", or "closed"."""
+    seconds = (deadline - now).total_seconds()
+    if seconds <= 0:
+        return "closed"
+    minutes = max(1, round(seconds / 60))
+    if minutes >= 2 * 24 * 60:
+        return f"{round(minutes / (24 * 60))} days left"
+    if minutes >= 120:
+        return f"{round(minutes / 60)} h left"
+    return f"{minutes} min left"
+
+
+def drive_view(action: Action, now: datetime | None = None) -> DriveView:
+    """A drive's progress, resolved from its loaded pledges (see bot.pledges)."""
+    drive = action.drive
+    assert drive is not None and action.due_at is not None
+    pledged = action.with_status(CommitmentStatus.COMMITTED, CommitmentStatus.DONE)
+    group = pledges.resolve(pledge_of(c) for c in pledged)
+    reached = sum(c.amount for c in pledged if c.member.id in group)
+    outside = tuple(_person(c.member) for c in pledged if c.member.id not in group)
+    open_ = action.state is ActionState.OPEN
+    return DriveView(
+        goal=drive.goal,
+        unit=drive.unit,
+        reached=reached if drive.unit else len(group),
+        group=len(group),
+        conditional=len(outside),
+        deadline_at=action.due_at,
+        sealed=drive.sealed,
+        time_left=time_left(action.due_at, now) if now is not None and open_ else "",
+        task_number=drive.task_number,
+        # Who is conditional stays unnamed on a sealed drive, even after it tips.
+        conditional_people=() if drive.sealed else outside,
+        did=sum(1 for c in pledged if c.checkin == "did"),
+        didnt=sum(1 for c in pledged if c.checkin == "didnt"),
+    )
+
+
+def pledge_of(c: Commitment) -> pledges.Pledge:
+    return pledges.Pledge(c.member.id, c.amount, c.if_others, frozenset(c.if_needs))
+
+
+def card_for(action: Action, now: datetime | None = None) -> Card:
+    """The card of `action`, whose people must have been loaded (see UnitOfWork.load_people);
+    `now` is when it is drawn (a drive's card says how much time is left)."""
+    if action.kind is ActionKind.PLEDGE:
+        return _drive_card(action, now)
 
     def people(status: CommitmentStatus) -> tuple[Person, ...]:
         return tuple(_person(c.member) for c in action.with_status(status))
@@ -100,6 +191,37 @@ def card_for(action: Action) -> Card:
         buttons=buttons,
         channel_id=action.channel_id,
         overdue=open_ and action.overdue,
+    )
+
+
+def _drive_card(action: Action, now: datetime | None) -> Card:
+    view = drive_view(action, now)
+    open_ = action.state is ActionState.OPEN
+    buttons = (
+        (Button("join", "Pledge", action.number), Button("leave", "Withdraw", action.number))
+        if open_
+        else ()
+    )
+    if view.sealed and action.state is not ActionState.TIPPED:
+        committed: tuple[Person, ...] = ()
+    else:
+        pledged = action.with_status(CommitmentStatus.COMMITTED, CommitmentStatus.DONE)
+        group = pledges.resolve(pledge_of(c) for c in pledged)
+        committed = tuple(_person(c.member) for c in pledged if c.member.id in group)
+    return Card(
+        number=action.number,
+        kind=action.kind.value,
+        title=action.title,
+        creator=_person(action.creator),
+        state=action.state.value,
+        need=None,
+        due_at=action.due_at,
+        committed=committed,
+        done=(),
+        waitlist=(),
+        buttons=buttons,
+        channel_id=action.channel_id,
+        drive=view,
     )
 
 

@@ -26,6 +26,7 @@ _TYPES: dict[str, type[Any]] = {
         events.ButtonPressed,
         events.MessageTracked,
         events.TitleGiven,
+        events.DriveRequested,
         events.Inbound,
         cards.Button,
         cards.ChannelMessage,

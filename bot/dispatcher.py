@@ -523,7 +523,7 @@ class Dispatcher:
             if action is None:
                 return None
             message_id, shown = uow.card_shown(action_id)
-            card = card_for(action)
+            card = card_for(action, self.clock.now())
             return _Drawn(card, digest(card), message_id, shown)
 
     def _write(self, batch: list[_Result]) -> list[bool]:

@@ -87,8 +87,30 @@ class TitleGiven:
     event_id: str | None = None
 
 
+@dataclass(frozen=True)
+class DriveRequested:
+    """Someone turned `message` into a pledge drive ("Start a pledge drive": a shortcut or
+    context menu, then a form; `/coop pledge from:m3` in the console). The fields are as
+    typed into the form, checked by the core like the command's options."""
+
+    actor: MemberRef
+    message: MessageRef
+    text: str
+    goal: str
+    deadline: str
+    unit: str = ""
+    sealed: bool = False
+    event_id: str | None = None
+
+
 Event = (
-    CommandInvoked | ReactionAdded | ReactionRemoved | ButtonPressed | MessageTracked | TitleGiven
+    CommandInvoked
+    | ReactionAdded
+    | ReactionRemoved
+    | ButtonPressed
+    | MessageTracked
+    | TitleGiven
+    | DriveRequested
 )
 
 

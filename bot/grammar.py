@@ -9,6 +9,7 @@ from bot.errors import CoopError
 
 MAX_TITLE = 200
 MAX_NEED = 1000
+MAX_AMOUNT = 1_000_000
 
 
 class ParamKind(StrEnum):
@@ -69,7 +70,50 @@ GRAMMAR: tuple[Subcommand, ...] = (
         ),
         '/coop task "Clean the park" need:4 due:"saturday 10am"',
     ),
-    Subcommand("join", "Commit to an action", _ID, example="/coop join #3"),
+    Subcommand(
+        "pledge",
+        "Start a pledge drive: people pledge, and it happens only if enough do",
+        Param("title", ParamKind.TEXT, "What everyone would do"),
+        (
+            Param(
+                "goal",
+                ParamKind.INTEGER,
+                "How many people (or, with unit:, how much)",
+                False,
+                1,
+                MAX_AMOUNT,
+            ),
+            Param("deadline", ParamKind.WHEN, 'When sign-up closes, e.g. "friday 5pm"', False),
+            Param(
+                "unit", ParamKind.TEXT, "Count an amount instead of people: hours, EUR, ...", False
+            ),
+            Param("sealed", ParamKind.TEXT, "yes: only counts show until it tips", False),
+            Param("due", ParamKind.WHEN, "When the thing itself is to be done, if known", False),
+        ),
+        '/coop pledge "Plant 50 trees" goal:10 deadline:"friday 5pm"',
+    ),
+    Subcommand(
+        "join",
+        "Commit to an action, or pledge to a drive",
+        _ID,
+        (
+            Param(
+                "amount",
+                ParamKind.INTEGER,
+                "On a drive with a unit: how much you pledge",
+                False,
+                1,
+                MAX_AMOUNT,
+            ),
+            Param(
+                "if",
+                ParamKind.TEXT,
+                "On a drive: only if 3 others are in (if:3), or ana is (if:@ana)",
+                False,
+            ),
+        ),
+        "/coop join #3",
+    ),
     Subcommand("leave", "Withdraw from an action", _ID, example="/coop leave #3"),
     Subcommand("done", "Mark your part of an action done", _ID, example="/coop done #3"),
     Subcommand("close", "Complete an action (creator or admin)", _ID, example="/coop close #3"),
@@ -77,6 +121,13 @@ GRAMMAR: tuple[Subcommand, ...] = (
     Subcommand("list", "Open actions in this channel", example="/coop list"),
     Subcommand("mine", "Your open commitments", example="/coop mine"),
     Subcommand("show", "Show one action", _ID, example="/coop show #3"),
+    Subcommand(
+        "extend",
+        "Move a pledge drive's deadline later, once (creator or admin)",
+        _ID,
+        (Param("deadline", ParamKind.WHEN, 'The new deadline, e.g. "next friday"', False),),
+        '/coop extend #3 deadline:"next friday"',
+    ),
     Subcommand(
         "remind",
         "Remind me, someone, a channel or everyone on an action",
@@ -198,10 +249,25 @@ def parse(text: str) -> ParsedCommand:
             f"I don't know the command “{tokens[0][:40]}”. "
             f"Try one of: {', '.join(SUBCOMMANDS)} — or /coop help."
         )
+    options, words = _options(spec, tokens[1:])
+    return ParsedCommand(name, _positional(spec, " ".join(words).strip()), options)
+
+
+def parse_options(name: str, text: str) -> dict[str, str | int]:
+    """Only the `name:value` options of `/coop <name>`, as a form sends them; other words
+    are refused."""
+    spec = SUBCOMMANDS[name]
+    options, words = _options(spec, tokenize(text.strip()))
+    if words:
+        raise CoopError(f"I don't know “{' '.join(words)[:40]}” here. For example: {spec.example}")
+    return options
+
+
+def _options(spec: Subcommand, tokens: list[str]) -> tuple[dict[str, str | int], list[str]]:
     by_name = {o.name: o for o in spec.options}
     options: dict[str, str | int] = {}
     words: list[str] = []
-    for token in tokens[1:]:
+    for token in tokens:
         key, sep, value = token.partition(":")
         option = by_name.get(key.lower()) if sep else None
         if option is None:
@@ -213,7 +279,7 @@ def parse(text: str) -> ParsedCommand:
             options[option.name] = _parse_int(option, value.strip())
         else:
             options[option.name] = value.strip()
-    return ParsedCommand(name, _positional(spec, " ".join(words).strip()), options)
+    return options, words
 
 
 def _positional(spec: Subcommand, raw: str) -> str | int | None:

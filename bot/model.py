@@ -10,12 +10,15 @@ from enum import StrEnum
 
 class ActionKind(StrEnum):
     TASK = "task"
+    PLEDGE = "pledge"  # a pledge drive: "I'll do it if enough others will"
 
 
 class ActionState(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
     CANCELLED = "cancelled"
+    TIPPED = "tipped"  # a drive that reached its goal: its group is on a task now
+    FAILED = "failed"  # a drive that missed its deadline
 
 
 class CommitmentStatus(StrEnum):
@@ -59,12 +62,33 @@ class Member:
 
 @dataclass
 class Commitment:
+    """Someone on an action; on a pledge drive, their pledge: `amount` (toward an amount goal)
+    and their condition (at least `if_others` others in, and each member id in `if_needs`)."""
+
     member: Member
     status: CommitmentStatus
     via: Via
     seq: int
     at: datetime
     id: int | None = None
+    amount: int = 1
+    if_others: int = 0
+    if_needs: tuple[int, ...] = ()
+    checkin: str | None = None  # a tipped drive's "did you do it?": "did" or "didnt"
+
+
+@dataclass
+class Drive:
+    """What makes an action a pledge drive: its goal (people, or an amount of `unit`), sign-up
+    closing at the action's `due_at`, and how it ended."""
+
+    goal: int
+    unit: str | None = None
+    sealed: bool = False  # only counts are shown until it tips; names never if it fails
+    task_due_at: datetime | None = None  # when the thing itself is to be done, if said
+    extended: bool = False  # the creator may move the deadline once
+    tipped_at: datetime | None = None
+    task_number: int | None = None  # the task the group's pledges became
 
 
 @dataclass
@@ -95,6 +119,7 @@ class Action:
     last_seq: int = 0
     # Set when the due time passed while it was open (its card says so).
     overdue: bool = False
+    drive: Drive | None = None  # set on pledge drives
     # Filled by the store on request (card drawing, show, cancel), not on every load.
     commitments: list[Commitment] = field(default_factory=list)
     id: int | None = None
@@ -168,6 +193,9 @@ class ScheduleKind(StrEnum):
     SHORT = "short"  # a task still short of people: one nudge in its channel
     CHECKIN = "checkin"  # after the due time: "did it happen?" to those not done
     DIGEST = "digest"  # a summary of a channel's open actions
+    DEADLINE = "deadline"  # a pledge drive's deadline: it fails if it has not tipped
+    PROJECTION = "projection"  # half-way through a drive: its creator told if it will miss
+    DRIVE_CHECKIN = "drive_checkin"  # after a tipped drive: "did you do it?" to its group
 
 
 class ScheduleState(StrEnum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot import recurrence
+from bot import drives, recurrence
 from bot.cards import (
     Button,
     Cause,
@@ -310,4 +310,7 @@ _SAYS = {
     ScheduleKind.SHORT: _short,
     ScheduleKind.CHECKIN: _checkin,
     ScheduleKind.DIGEST: _digest,
+    ScheduleKind.DEADLINE: drives.deadline_passed,
+    ScheduleKind.PROJECTION: drives.projection,
+    ScheduleKind.DRIVE_CHECKIN: drives.checkin,
 }

@@ -11,7 +11,16 @@ from typing import Protocol, Self
 
 from bot.cards import Button, Card
 from bot.events import ReplyHandle
-from bot.model import Action, Commitment, Community, Member, Occurrence, Schedule, Via
+from bot.model import (
+    Action,
+    Commitment,
+    Community,
+    Member,
+    Occurrence,
+    Schedule,
+    ScheduleKind,
+    Via,
+)
 from bot.queues import (
     DeliveryRecord,
     DeliveryState,
@@ -211,6 +220,10 @@ class ScheduleStore(Protocol):
         """Cancel everything still to happen for an action (it was closed or cancelled)."""
         ...
 
+    def of_action(self, action_id: int, kind: ScheduleKind) -> list[Schedule]:
+        """The active schedules of `kind` for an action, locked (to move or end them)."""
+        ...
+
     def occurrence(self, occurrence_id: int) -> tuple[Schedule, Occurrence] | None: ...
 
     def snoozed(self, occurrence_id: int, member: Member) -> Schedule | None:
@@ -388,6 +401,10 @@ class UnitOfWork(Protocol):
 
     def save_action(self, action: Action) -> None:
         """Write back the action's own fields and counts (commitments are saved one by one)."""
+        ...
+
+    def save_drive(self, action: Action) -> None:
+        """Write back a pledge drive's deadline and outcome (extended, tipped, its task)."""
         ...
 
     def locked_action(self, action_id: int) -> Action | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.cards import Card, Person
+from bot.cards import Card, DriveView, Person
 from bot.timeparse import format_local
 
 
@@ -12,6 +12,8 @@ def names(people: tuple[Person, ...]) -> str:
 
 def card_lines(card: Card, tz_name: str = "UTC") -> list[str]:
     """The card as a few lines of text; `tz_name` is the zone due times are shown in."""
+    if card.drive is not None:
+        return drive_lines(card, card.drive, tz_name)
     lines = [f"#{card.number} {card.title}  [{card.state}]", f"by {card.creator.name}"]
     if card.due_at:
         overdue = "OVERDUE: was " if card.overdue else ""
@@ -30,3 +32,32 @@ def card_lines(card: Card, tz_name: str = "UTC") -> list[str]:
 
 def card_text(card: Card, tz_name: str = "UTC") -> str:
     return "\n".join(card_lines(card, tz_name))
+
+
+def drive_lines(card: Card, drive: DriveView, tz_name: str) -> list[str]:
+    """A pledge drive's card: progress of the group whose conditions hold, and time left."""
+    kind = "sealed pledge drive" if drive.sealed else "pledge drive"
+    lines = [f"#{card.number} {card.title}  [{kind}, {card.state}]", f"by {card.creator.name}"]
+    lines.append(f"{drive.progress_bar()} {drive.progress}")
+    if drive.conditional:
+        more = f"{drive.conditional} more conditional"
+        if drive.conditional_people:
+            more += f": {names(drive.conditional_people)}"
+        lines.append(more)
+    closes = format_local(drive.deadline_at, tz_name)
+    if card.state == "open":
+        left = f" ({drive.time_left})" if drive.time_left else ""
+        lines.append(f"sign-up closes {closes}{left}")
+    elif card.state == "failed":
+        lines.append(f"closed {closes} without reaching its goal")
+    if card.committed:
+        lines.append(f"in: {names(card.committed)}")
+    elif drive.sealed and card.state != "tipped":
+        lines.append("sealed: names show only if it tips")
+    if drive.task_number is not None:
+        lines.append(f"tipped: now task #{drive.task_number}")
+        if drive.did or drive.didnt:
+            lines.append(f"did it: {drive.did} · didn't: {drive.didnt}")
+    if card.buttons:
+        lines.append("buttons: " + " ".join(f"[{b.label}]" for b in card.buttons))
+    return lines

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import grammar, reminders
+from bot import drives, grammar, reminders
 from bot.cards import (
     AskForTitle,
     DirectMessage,
@@ -20,6 +20,7 @@ from bot.errors import CoopError
 from bot.events import (
     ButtonPressed,
     CommandInvoked,
+    DriveRequested,
     Event,
     MessageTracked,
     ReactionAdded,
@@ -121,6 +122,11 @@ def retitle(turn: Turn, message: MessageRef, title: str) -> list[Effect]:
         raise CoopError("That message isn't tracked as a task yet, so there's nothing to rename.")
     require_creator_or_admin(turn, action, "rename")
     require_open(action)
+    if action.kind is ActionKind.PLEDGE and action.last_seq:
+        raise CoopError(
+            f"The wording of {label(action)} is locked: people have pledged to it as it reads "
+            "now. Start a new drive if it has to say something else."
+        )
     title = " ".join(title.split())
     if not title:
         raise CoopError("A title needs some text.")
@@ -136,6 +142,8 @@ def retitle(turn: Turn, message: MessageRef, title: str) -> list[Effect]:
 
 
 def join(turn: Turn, action: Action) -> list[Effect]:
+    if action.kind is ActionKind.PLEDGE:
+        return drives.pledge(turn, action)
     require_open(action)
     current = turn.uow.commitment(action, turn.member)
     commitment = action.join(turn.member, current, turn.via, turn.now)
@@ -159,6 +167,8 @@ def join(turn: Turn, action: Action) -> list[Effect]:
 
 
 def leave(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
+    if action.kind is ActionKind.PLEDGE:
+        return drives.withdraw(turn, action, quiet)
     require_open(action)
     current = turn.uow.commitment(action, turn.member)
     if current is None or current.status is CommitmentStatus.WITHDRAWN:
@@ -183,6 +193,14 @@ def leave(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
 
 
 def mark_done(turn: Turn, action: Action, undo: bool = False) -> list[Effect]:
+    if action.kind is ActionKind.PLEDGE:
+        if undo:
+            return []
+        task = f" #{action.drive.task_number}" if action.drive and action.drive.task_number else ""
+        raise CoopError(
+            f"{label(action)} is a pledge drive: there's nothing to mark done on it. Once it "
+            f"tips, mark your part done on its task{task}."
+        )
     require_open(action)
     current = turn.uow.commitment(action, turn.member)
     want_from, want_to = (
@@ -226,6 +244,11 @@ def finish(turn: Turn, action: Action, state: ActionState) -> list[Effect]:
     """Close (complete) or cancel an action; only its creator or an admin may."""
     require_creator_or_admin(turn, action, "close" if state is ActionState.CLOSED else "cancel")
     require_open(action)
+    if action.kind is ActionKind.PLEDGE and state is ActionState.CLOSED:
+        raise CoopError(
+            f"{label(action)} is a pledge drive: it closes by tipping or at its deadline. "
+            f"To stop it now, /coop cancel #{action.number}."
+        )
     action.state = state
     turn.uow.schedules.cancel_for_action(action.id or 0)
     turn.audit(f"task.{state.value}", action)
@@ -250,12 +273,18 @@ def finish(turn: Turn, action: Action, state: ActionState) -> list[Effect]:
 
 
 def _summary(action: Action, tz: str) -> str:
+    if action.kind is ActionKind.PLEDGE and action.due_at is not None:
+        return (
+            f"#{action.number} {action.title} — pledge drive, {drives.summary(action)}, "
+            f"closes {format_local(action.due_at, tz)}"
+        )
     due = f", due {format_local(action.due_at, tz)}" if action.due_at else ""
     return f"#{action.number} {action.title} — {progress(action.in_count, action.need)}{due}"
 
 
 def list_open(turn: Turn) -> list[Effect]:
     actions = turn.uow.open_actions(turn.community.id, turn.channel.id)
+    turn.uow.load_people([a for a in actions if a.kind is ActionKind.PLEDGE])
     if not actions:
         return [turn.reply("No open actions in this channel. Start one with /coop task <title>.")]
     lines = ["Open actions here:"] + [_summary(a, turn.tz) for a in actions]
@@ -266,6 +295,7 @@ def mine(turn: Turn) -> list[Effect]:
     found = turn.uow.open_actions_of(turn.member)
     if not found:
         return [turn.reply("You have no open commitments.")]
+    turn.uow.load_people([a for a, _ in found if a.kind is ActionKind.PLEDGE])
     lines = ["Your open commitments:"]
     for a, c in found:
         waiting = " (waitlisted)" if c.status is CommitmentStatus.WAITLISTED else ""
@@ -275,7 +305,7 @@ def mine(turn: Turn) -> list[Effect]:
 
 def show(turn: Turn, action: Action) -> list[Effect]:
     turn.uow.load_people([action])
-    return [turn.reply(card_text(card_for(action), turn.tz))]
+    return [turn.reply(card_text(card_for(action, turn.now), turn.tz))]
 
 
 def set_tz(turn: Turn, name: str) -> list[Effect]:
@@ -309,6 +339,34 @@ def run_command(turn: Turn, text: str, ready: Prepared | None = None) -> list[Ef
         ready.person if ready else None,
         ready.channel if ready else None,
     )
+    if cmd.name == "pledge":
+        terms = drives.read_terms(
+            turn,
+            str(arg),
+            cmd.options.get("goal"),
+            ready.due_at if ready is not None else None,
+            options.get("unit"),
+            options.get("sealed"),
+            options.get("due"),
+        )
+        return drives.start(turn, terms)
+    if cmd.name == "extend":
+        assert isinstance(arg, int)
+        deadline = ready.due_at if ready is not None else None
+        return drives.extend(turn, turn.action(arg), deadline)
+    if cmd.name == "join" and ("amount" in options or "if" in options):
+        assert isinstance(arg, int)
+        action = turn.action(arg)
+        if action.kind is not ActionKind.PLEDGE:
+            raise CoopError(f"amount: and if: are for pledge drives; {label(action)} is a task.")
+        amount = cmd.options.get("amount")
+        return drives.pledge(
+            turn,
+            action,
+            int(amount) if amount is not None else None,
+            options.get("if"),
+            ready.person if ready is not None else None,
+        )
     if cmd.name == "remind":
         every, on = options.get("every"), options.get("on")
         return reminders.remind(turn, str(arg), options.get("when"), every, on, reading)
@@ -360,6 +418,17 @@ def on_reaction(
     if action is None:
         return []
     if emoji == prefs.commit_emoji:
+        if action.drive is not None and action.drive.sealed:
+            if not added:
+                return []
+            # A reaction shows everyone who made it: on a sealed drive it is not a pledge.
+            return [
+                turn.reply(
+                    f"{label(action)} is sealed, so a reaction doesn't pledge: everyone can see "
+                    f"who reacted. Pledge with the card's Pledge button or /coop join "
+                    f"#{action.number}, and you may want to remove your reaction."
+                )
+            ]
         return join(turn, action) if added else leave(turn, action, quiet=True)
     return mark_done(turn, action, undo=not added)
 
@@ -371,6 +440,8 @@ def on_button(turn: Turn, event: ButtonPressed) -> list[Effect]:
         return checked_in(turn, turn.action(event.number))
     if event.button == "checkin_not":
         return reminders.checkin_not_done(turn, turn.action(event.number))
+    if event.button in ("pledge_did", "pledge_didnt"):
+        return drives.checked_in(turn, turn.action(event.number), event.button == "pledge_did")
     action = turn.action(event.number)
     handlers: dict[str, Callable[[Turn, Action], list[Effect]]] = {
         "join": join,
@@ -388,7 +459,7 @@ def via_of(event: Event) -> Via:
         return Via.COMMAND
     if isinstance(event, ButtonPressed | TitleGiven):
         return Via.BUTTON
-    if isinstance(event, MessageTracked):
+    if isinstance(event, MessageTracked | DriveRequested):
         return Via.SHORTCUT
     return Via.REACTION
 
@@ -407,14 +478,29 @@ class Prepared:
     channel: ChannelRef | None = None  # or where
 
 
-_TIMES = {"task": "due", "remind": "when", "digest": "at"}
+_TIMES = {
+    "task": "due",
+    "remind": "when",
+    "digest": "at",
+    "pledge": "deadline",
+    "extend": "deadline",
+}
 
 
 def to_find(event: Event) -> tuple[str | None, str | None]:
     """Whom (a person's id) or where (a channel's id or name) a `/coop remind` is for, to
     look up on the platform before the turn."""
-    # Parsed again when prepared: look only at reminders, not at every command.
-    if not isinstance(event, CommandInvoked) or event.text.lstrip()[:6].lower() != "remind":
+    # Parsed again when prepared: look only at reminders and conditional pledges.
+    if not isinstance(event, CommandInvoked):
+        return None, None
+    start = event.text.lstrip()[:6].lower()
+    if start.startswith("join") and "if:" in event.text:
+        try:
+            cmd = grammar.parse(event.text)
+        except CoopError:
+            return None, None
+        return drives.condition_person(str(cmd.options.get("if") or "") or None), None
+    if start != "remind":
         return None, None
     try:
         cmd = grammar.parse(event.text)
@@ -438,6 +524,11 @@ def prepare(
     `person` a reminder is for, in whose zone its time is read); it is asked only when a
     time has to be read.
     """
+    if isinstance(event, DriveRequested):
+        if not event.deadline.strip():
+            return Prepared()
+        tz = stored_tz(event.actor.id) or event.actor.tz or prefs.default_tz
+        return Prepared(due_at=parse_when(event.deadline, tz, now), due_tz=tz)
     if not isinstance(event, CommandInvoked):
         return Prepared()
     cmd = grammar.parse(event.text)
@@ -465,4 +556,17 @@ def apply(turn: Turn, event: Event, ready: Prepared) -> list[Effect]:
         return track_message(turn, event.message, MessageText(event.text))
     if isinstance(event, TitleGiven):
         return retitle(turn, event.message, event.title)
+    if isinstance(event, DriveRequested):
+        return drive_from_message(turn, event, ready)
     return on_reaction(turn, event, text)
+
+
+def drive_from_message(turn: Turn, event: DriveRequested, ready: Prepared) -> list[Effect]:
+    """A message turned into a drive, with what the form said."""
+
+    def terms(title: str, body: str) -> drives.Terms:
+        goal = event.goal.strip() or None
+        unit = event.unit or None
+        return drives.read_terms(turn, title, goal, ready.due_at, unit, event.sealed, None, body)
+
+    return drives.from_message(turn, event.message, event.text, terms)

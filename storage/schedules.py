@@ -223,6 +223,12 @@ class SqlSchedules:
             .values(state=ScheduleState.CANCELLED.value, next_at=None)
         )
 
+    def of_action(self, action_id: int, kind: ScheduleKind) -> list[Schedule]:
+        query = select(_S).where(
+            _S.c.action_id == action_id, _S.c.kind == kind.value, _S.c.state == _ACTIVE
+        )
+        return self._schedules(self.session.execute(query.with_for_update()))
+
     def occurrence(self, occurrence_id: int) -> tuple[Schedule, Occurrence] | None:
         row = self.session.execute(select(_O).where(_O.c.id == occurrence_id)).first()
         if row is None:

@@ -105,6 +105,14 @@ class ActionRow(SQLModel, table=True):
     waiting_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     overdue: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    # Pledge drives (kind "pledge"); due_at is when sign-up closes.
+    goal: int | None = None
+    unit: str | None = Field(default=None, max_length=40)
+    sealed: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    task_due_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    extended: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    tipped_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    task_number: int | None = None
 
 
 class CommitmentRow(SQLModel, table=True):
@@ -122,6 +130,11 @@ class CommitmentRow(SQLModel, table=True):
     via: str = Field(max_length=16)
     seq: int
     at: datetime = Field(sa_column=_time())
+    # A pledge: its amount and condition (at least if_others others; if_needs: member ids).
+    amount: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    if_others: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    if_needs: str = Field(default="", max_length=400, sa_column_kwargs={"server_default": ""})
+    checkin: str | None = Field(default=None, max_length=8)
 
 
 class InboxRow(SQLModel, table=True):

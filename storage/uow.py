@@ -32,6 +32,7 @@ from bot.model import (
     Commitment,
     CommitmentStatus,
     Community,
+    Drive,
     Member,
     Via,
 )
@@ -72,6 +73,10 @@ _COMMITMENT_COLUMNS = (
     _C.c.via,
     _C.c.seq,
     _C.c.at,
+    _C.c.amount,
+    _C.c.if_others,
+    _C.c.if_needs,
+    _C.c.checkin,
 )
 # An action with its creator: one row, one query.
 _ACTION = select(_A, *_MEMBER_COLUMNS).join(_M, _M.c.id == _A.c.creator_id)
@@ -125,7 +130,36 @@ _SAVE_ACTION = _saving(
     "waiting_count",
     "last_seq",
 )
-_SAVE_COMMITMENT = _saving(_C, "commitment_id", "status", "via", "seq", "at")
+_SAVE_COMMITMENT = _saving(
+    _C, "commitment_id", "status", "via", "seq", "at", "amount", "if_others", "if_needs", "checkin"
+)
+_SAVE_DRIVE = _saving(_A, "action_id", "due_at", "extended", "tipped_at", "task_number")
+
+
+def _drive(m: Any) -> Drive:
+    return Drive(
+        goal=m["goal"] or 1,
+        unit=m["unit"],
+        sealed=bool(m["sealed"]),
+        task_due_at=m["task_due_at"],
+        extended=bool(m["extended"]),
+        tipped_at=m["tipped_at"],
+        task_number=m["task_number"],
+    )
+
+
+def _drive_values(drive: Drive | None) -> dict[str, Any]:
+    if drive is None:
+        return {}
+    return {
+        "goal": drive.goal,
+        "unit": drive.unit,
+        "sealed": drive.sealed,
+        "task_due_at": drive.task_due_at,
+        "extended": drive.extended,
+        "tipped_at": drive.tipped_at,
+        "task_number": drive.task_number,
+    }
 
 
 class SqlUnitOfWork:
@@ -229,6 +263,7 @@ class SqlUnitOfWork:
             waiting_count=m["waiting_count"],
             last_seq=m["last_seq"],
             overdue=bool(m["overdue"]),
+            drive=_drive(m) if m["kind"] == ActionKind.PLEDGE.value else None,
         )
 
     def _commitment(self, row: Row[Any], member: Member) -> Commitment:
@@ -240,6 +275,10 @@ class SqlUnitOfWork:
             via=Via(m["via"]),
             seq=m["seq"],
             at=m["at"],
+            amount=m["amount"],
+            if_others=m["if_others"],
+            if_needs=tuple(int(i) for i in m["if_needs"].split(",") if i),
+            checkin=m["checkin"],
         )
 
     def _actions(self, query: Select[Any]) -> list[Action]:
@@ -347,6 +386,7 @@ class SqlUnitOfWork:
                 in_count=action.in_count,
                 waiting_count=action.waiting_count,
                 last_seq=action.last_seq,
+                **_drive_values(action.drive),
             )
             .returning(_A.c.id)
         ).scalar_one()
@@ -407,6 +447,10 @@ class SqlUnitOfWork:
             "via": commitment.via.value,
             "seq": commitment.seq,
             "at": commitment.at,
+            "amount": commitment.amount,
+            "if_others": commitment.if_others,
+            "if_needs": ",".join(str(i) for i in commitment.if_needs),
+            "checkin": commitment.checkin,
         }
         if commitment.id is not None:
             self.session.execute(_SAVE_COMMITMENT, {"commitment_id": commitment.id, **values})
@@ -441,6 +485,19 @@ class SqlUnitOfWork:
             "last_seq": action.last_seq,
         }
         self.session.execute(_SAVE_ACTION, values)
+
+    def save_drive(self, action: Action) -> None:
+        """Save what changes on a drive as it runs: its deadline and how it ended."""
+        drive = action.drive
+        assert action.id is not None and drive is not None
+        values = {
+            "action_id": action.id,
+            "due_at": action.due_at,
+            "extended": drive.extended,
+            "tipped_at": drive.tipped_at,
+            "task_number": drive.task_number,
+        }
+        self.session.execute(_SAVE_DRIVE, values)
 
     def locked_action(self, action_id: int) -> Action | None:
         row = self.session.execute(_LOCKED_ACTION, {"action_id": action_id}).first()

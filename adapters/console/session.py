@@ -8,11 +8,14 @@ import re
 import threading
 from typing import TextIO
 
-from adapters.console.chat import PLATFORM, ConsoleChat
+from adapters.console.chat import BOT_NAME, PLATFORM, ConsoleChat
+from bot import drives, grammar
 from bot.core import Core
+from bot.errors import CoopError
 from bot.events import (
     ButtonPressed,
     CommandInvoked,
+    DriveRequested,
     Event,
     Inbound,
     ReactionAdded,
@@ -27,12 +30,15 @@ Console syntax (one line each):
   alice: /coop help         alice runs a command
   alice: +pushpin m1        alice reacts to message m1 (-pushpin removes the reaction)
   alice: !join m2           alice presses the "join" button on card m2 (or a DM's button)
+  alice: /coop pledge from:m3 goal:5 deadline:friday
+                            alice turns message m3 into a pledge drive
   :channel #ops             the next lines happen in #ops
   :advance 2h               the bot's clock moves on (s, m, h, d, w; e.g. 1h30m)
   :help                     this text"""
 
 _SPEAKER = re.compile(r"^(?P<who>[A-Za-z0-9_.\-]{1,40}):\s?(?P<text>.*)$")
 _REACTION = re.compile(r"^(?P<sign>[+-])(?P<emoji>\S+)\s+(?P<message>m\d+)$")
+_FROM = re.compile(r"(?:^|\s)from:(?P<message>m\d+)(?=\s|$)")
 _BUTTON = re.compile(r"^!(?P<button>[a-z0-9_]+)\s+(?P<message>m\d+)$")
 
 
@@ -88,7 +94,10 @@ class ConsoleSession:
     def _event(self, actor: MemberRef, text: str) -> Event | None:
         channel = self.chat.channel(self.channel)
         if text == "/coop" or text.startswith("/coop "):
-            return CommandInvoked(actor, channel, text[len("/coop") :].strip())
+            command = text[len("/coop") :].strip()
+            if _FROM.search(command) and command.lower().startswith("pledge "):
+                return self._drive_from(actor, command)
+            return CommandInvoked(actor, channel, command)
         if text.startswith("/"):
             self.chat.private(
                 actor.display, f"The only command here is /coop. Try `{actor.id}: /coop help`."
@@ -117,6 +126,33 @@ class ConsoleSession:
             return ButtonPressed(actor, ref, m["button"], message.card_number)
         self.chat.post(self.channel, actor.id, text)
         return None
+
+    def _drive_from(self, actor: MemberRef, command: str) -> Event | None:
+        """`pledge from:m3 goal:5 deadline:friday`: what a platform's "Start a pledge drive"
+        form sends, with the console's message number in place of the menu."""
+        found = _FROM.search(command)
+        assert found is not None
+        message = self.chat.messages.get(found["message"])
+        if message is None or message.author == BOT_NAME:
+            self.chat.private(actor.display, f"There's no message {found['message']} to use.")
+            return None
+        rest = (command[: found.start()] + command[found.end() :]).strip()
+        try:
+            options = grammar.parse_options("pledge", rest[len("pledge") :])
+            sealed = drives.parse_sealed(str(options.get("sealed", "no")))
+        except CoopError as err:
+            self.chat.private(actor.display, err.message)
+            return None
+        ref = MessageRef(self.chat.channel(message.channel), message.id)
+        return DriveRequested(
+            actor,
+            ref,
+            message.text,
+            goal=str(options.get("goal", "")),
+            deadline=str(options.get("deadline", "")),
+            unit=str(options.get("unit", "")),
+            sealed=sealed,
+        )
 
     async def run(self, lines: TextIO, interactive: bool = False) -> None:
         """Read lines until end of input."""

@@ -4,6 +4,7 @@ so the two never drift, and the grammar text rebuilt from the typed options."""
 from __future__ import annotations
 
 import inspect
+import keyword
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Literal
 
@@ -61,16 +62,20 @@ def _params(spec: Subcommand) -> list[Param]:
 def _subcommand(
     spec: Subcommand, run: Run, suggestions: Mapping[ParamKind, Suggest]
 ) -> app_commands.Command[Any, ..., None]:
-    async def callback(interaction: discord.Interaction, **values: Any) -> None:
-        await run(interaction, command_text(spec, values))
-
     params = _params(spec)
+    # An option may be called what Python cannot name a parameter (`if:`): renamed for it.
+    py = {p.name: p.name + "_" if keyword.iskeyword(p.name) else p.name for p in params}
+    back = {v: k for k, v in py.items()}
+
+    async def callback(interaction: discord.Interaction, **values: Any) -> None:
+        await run(interaction, command_text(spec, {back[k]: v for k, v in values.items()}))
+
     # discord.py reads options from the callback's signature, so give it the grammar's.
     callback.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         + [
             inspect.Parameter(
-                p.name,
+                py[p.name],
                 inspect.Parameter.KEYWORD_ONLY,
                 annotation=annotation(p),
                 default=inspect.Parameter.empty if p.required else None,
@@ -78,13 +83,16 @@ def _subcommand(
             for p in params
         ]
     )
-    app_commands.describe(**{p.name: p.description for p in params})(callback)
+    app_commands.describe(**{py[p.name]: p.description for p in params})(callback)
+    renamed = {py[p.name]: p.name for p in params if py[p.name] != p.name}
+    if renamed:
+        app_commands.rename(**renamed)(callback)
     command: app_commands.Command[Any, ..., None] = app_commands.Command(
         name=spec.name, description=spec.summary, callback=callback
     )
     for p in params:
         if p.kind in suggestions:
-            command.autocomplete(p.name)(suggestions[p.kind])
+            command.autocomplete(py[p.name])(suggestions[p.kind])
     return command
 
 
