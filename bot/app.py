@@ -16,7 +16,7 @@ from bot.cards import Card, Cause, PrivateReply, card_for
 from bot.clock import Clock
 from bot.emoji_names import canonical
 from bot.errors import CoopError, StoreUnavailable
-from bot.events import CommandInvoked, Event, Inbound, ReactionAdded
+from bot.events import CommandInvoked, DriveRequested, Event, Inbound, ReactionAdded
 from bot.outbox import deliveries
 from bot.ports import ChatPort, MessageText, UnitOfWork, UnitOfWorkFactory
 from bot.queues import InboxEntry, InboxState
@@ -138,6 +138,8 @@ class Coop:
                 person, channel = await self._look_up(job.event, port)
                 job.ready = await self._threads.run(self._prepare, job.event, entry, text, person)
                 job.ready = replace(job.ready, channel=channel)
+            elif isinstance(job.event, DriveRequested):  # its deadline is read first
+                job.ready = await self._threads.run(self._prepare, job.event, entry, text, None)
             else:
                 job.ready = Prepared(text=text)  # nothing to parse: no thread hop
         except CoopError as err:

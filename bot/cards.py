@@ -252,6 +252,8 @@ class DirectMessage:
     to: MemberRef
     text: str
     buttons: tuple[Button, ...] = ()
+    # The sealed drive it is about: the export then keeps whom it went to to itself.
+    about: int | None = None
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,7 @@ class PrivateReply:
     to: MemberRef
     channel: ChannelRef
     text: str
+    about: int | None = None  # as for DirectMessage
 
 
 @dataclass(frozen=True)

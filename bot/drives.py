@@ -23,6 +23,7 @@ from bot.cards import (
     DirectMessage,
     Effect,
     PostCard,
+    PrivateReply,
     UpdateCard,
     drive_progress,
     pledge_of,
@@ -225,6 +226,15 @@ def _schedule(turn: Turn, action: Action, kind: ScheduleKind, at: datetime) -> N
     )
 
 
+def _about(action: Action) -> int | None:
+    """The drive a message is about, when it is sealed (see DirectMessage.about)."""
+    return action.id if action.drive is not None and action.drive.sealed else None
+
+
+def _reply(turn: Turn, action: Action, text: str) -> PrivateReply:
+    return PrivateReply(turn.actor, turn.channel, text, about=_about(action))
+
+
 def _where(turn: Turn, action: Action) -> ChannelRef:
     return ChannelRef(turn.actor.community, action.channel_id)
 
@@ -311,7 +321,9 @@ def pledge(
     pledged_before = current is not None and current.status is not CommitmentStatus.WITHDRAWN
     if pledged_before and amount is None and condition is None:
         assert current is not None
-        return [turn.reply(f"You've already pledged to {label(action)}: {_terms(current)}.")]
+        return [
+            _reply(turn, action, f"You've already pledged to {label(action)}: {_terms(current)}.")
+        ]
     if current is None or not pledged_before:
         current = action.join(turn.member, current, turn.via, turn.now)
         assert current is not None
@@ -325,20 +337,20 @@ def pledge(
     if _reached(action, group) >= drive.goal:
         return tip(turn, action, group)
     effects = refresh_card(turn, action)
-    return [*effects, turn.reply(_pledged_text(action, current, group, pledged_before))]
+    return [*effects, _reply(turn, action, _pledged_text(action, current, group, pledged_before))]
 
 
 def withdraw(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
     _require_collecting(action)
     current = turn.uow.commitment(action, turn.member)
     if current is None or current.status is CommitmentStatus.WITHDRAWN:
-        return [] if quiet else [turn.reply(f"You haven't pledged to {label(action)}.")]
+        return [] if quiet else [_reply(turn, action, f"You haven't pledged to {label(action)}.")]
     action.leave(current, turn.via, turn.now, lambda: None)
     turn.uow.save_commitment(action, current)
     turn.audit("pledge.withdrawn", action)
     effects = refresh_card(turn, action)
     if turn.via is not Via.REACTION:
-        effects.append(turn.reply(f"You've withdrawn your pledge to {label(action)}."))
+        effects.append(_reply(turn, action, f"You've withdrawn your pledge to {label(action)}."))
     return effects
 
 
@@ -496,6 +508,7 @@ def tip(turn: Turn, action: Action, group: frozenset[int]) -> list[Effect]:
                 f"{label(action)} tipped: {progress}. You're in, with "
                 f"{_list(with_) or 'nobody else yet'}. Your pledge is now a commitment on task "
                 f"#{task.number}: I'll remind you before it's due.",
+                about=_about(action),
             )
         )
     for c in outside:
@@ -504,13 +517,14 @@ def tip(turn: Turn, action: Action, group: frozenset[int]) -> list[Effect]:
                 turn.member_ref(c.member),
                 f"{label(action)} tipped without your pledge: {_why_not(action, c, group)}. "
                 f"You can still join the task: /coop join #{task.number}.",
+                about=_about(action),
             )
         )
     if turn.member.id in group:
-        effects.append(turn.reply(f"Your pledge tipped {label(action)}: {progress}!"))
+        effects.append(_reply(turn, action, f"Your pledge tipped {label(action)}: {progress}!"))
     else:
         mine = next(c for c in pledged if c.member.id == turn.member.id)
-        effects.append(turn.reply(_pledged_text(action, mine, group, False)))
+        effects.append(_reply(turn, action, _pledged_text(action, mine, group, False)))
     return effects
 
 
@@ -529,12 +543,12 @@ def extend(turn: Turn, action: Action, deadline_at: datetime | None) -> list[Eff
         raise CoopError(f"{label(action)} isn't a pledge drive; only drives have a deadline.")
     drive = action.drive
     assert drive is not None and action.due_at is not None and action.id is not None
-    require_creator_or_admin(turn, action, "extend")
-    _require_collecting(action)
     if deadline_at is None:
         raise CoopError(
             f'Say the new deadline, like /coop extend #{action.number} deadline:"next friday".'
         )
+    require_creator_or_admin(turn, action, "extend")
+    _require_collecting(action)
     if drive.extended:
         raise CoopError(
             f"The deadline of {label(action)} was already extended once; it can't move again."
@@ -568,6 +582,7 @@ def extend(turn: Turn, action: Action, deadline_at: datetime | None) -> list[Eff
             f"The deadline of {label(action)} moved to "
             f"{format_local(deadline_at, c.member.zone(turn.prefs.default_tz))}. "
             "Your pledge stands.",
+            about=_about(action),
         )
         for c in action.with_status(CommitmentStatus.COMMITTED)
         if c.member.id != turn.member.id
@@ -575,9 +590,11 @@ def extend(turn: Turn, action: Action, deadline_at: datetime | None) -> list[Eff
     return [
         *refresh_card(turn, action),
         *told,
-        turn.reply(
+        _reply(
+            turn,
+            action,
             f"Extended {label(action)} to {format_local(deadline_at, turn.tz)}. "
-            "That was its one extension."
+            "That was its one extension.",
         ),
     ]
 
@@ -606,7 +623,7 @@ def checked_in(turn: Turn, action: Action, did: bool) -> list[Effect]:
             turn.uow.save_commitment(task, mine)
             effects += refresh_card(turn, task)
     thanks = "Thank you for doing it!" if did else "Thanks for saying so."
-    return [*effects, turn.reply(f"Noted on {label(action)}. {thanks}")]
+    return [*effects, _reply(turn, action, f"Noted on {label(action)}. {thanks}")]
 
 
 # --- what the reminders engine fires --------------------------------------------------------
@@ -641,6 +658,7 @@ def deadline_passed(f: Firing, occurrence_id: int) -> list[Effect]:
                 f.to(c.member),
                 f"{label(action)} closed without reaching its goal: {result}. Your pledge is "
                 "released; nobody is expected to do it. Thank you for pledging.",
+                about=_about(action),
             )
         )
     return effects
@@ -663,7 +681,7 @@ def projection(f: Firing, occurrence_id: int) -> list[Effect]:
     if projected >= drive.goal:
         return []
     zone = action.creator.zone(f.prefs.default_tz)
-    so_far = f"{reached:,} {drive.unit}" if drive.unit else f"{reached:,} in"
+    so_far = drive_progress(reached, drive.goal, drive.unit)
     extend_hint = (
         ""
         if drive.extended
@@ -672,9 +690,10 @@ def projection(f: Firing, occurrence_id: int) -> list[Effect]:
     return [
         DirectMessage(
             f.to(action.creator),
-            f"Half-way through {label(action)}: {so_far} of a goal of {_goal(action)}. At this "
+            f"Half-way through {label(action)}: {so_far}. At this "
             f"rate it would reach about {projected:,} by the deadline, "
             f"{format_local(action.due_at, zone)}. Asking people directly helps most.{extend_hint}",
+            about=_about(action),
         )
     ]
 
@@ -691,6 +710,7 @@ def checkin(f: Firing, occurrence_id: int) -> list[Effect]:
             f"Did you do it? {label(action)} tipped and you were in. "
             "Your answer shows on its card.",
             checkin_buttons(action.number),
+            about=_about(action),
         )
         for c in action.with_status(CommitmentStatus.COMMITTED, CommitmentStatus.DONE)
         if c.member.id in group and c.checkin is None

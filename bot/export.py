@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.model import ActionState, Commitment
 from bot.ports import ExportRow, ScheduleRecord
 from bot.queues import DeliveryRecord
 
@@ -35,9 +36,34 @@ def iso(when: datetime | None) -> str | None:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+SEALED = "(sealed)"  # who pledged to a sealed drive that has not tipped
+
+
+def _commitment_record(c: Commitment, hidden: bool, drive: bool) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "member": SEALED if hidden else c.member.external_id,
+        "status": c.status.value,
+        "via": c.via.value,
+        "at": iso(c.at),
+    }
+    if drive:
+        record["amount"] = c.amount
+        record["if_others"] = c.if_others
+        # Whom a condition names is a pledger's name too.
+        record["if_people"] = len(c.if_needs) if hidden else list(c.if_needs)
+        record["checkin"] = c.checkin
+    return record
+
+
 def action_record(row: ExportRow) -> dict[str, Any]:
     a = row.action
-    return {
+    d = a.drive
+    # A sealed drive names nobody until it tips, and never if it fails.
+    hidden = d is not None and d.sealed and a.state is not ActionState.TIPPED
+    commitments = sorted(a.commitments, key=lambda c: c.seq)
+    if hidden:
+        commitments = sorted(commitments, key=lambda c: (c.status.value, c.amount))
+    record = {
         "community": f"{row.community.platform}:{row.community.external_id}",
         "id": a.number,
         "kind": a.kind.value,
@@ -49,12 +75,15 @@ def action_record(row: ExportRow) -> dict[str, Any]:
         "need": a.need,
         "due": iso(a.due_at),
         "created_at": iso(a.created_at),
-        "commitments": [
-            {"member": c.member.external_id, "status": c.status.value, "via": c.via.value,
-             "at": iso(c.at)}
-            for c in sorted(a.commitments, key=lambda c: c.seq)
-        ],
-    }  # fmt: skip
+        "commitments": [_commitment_record(c, hidden, d is not None) for c in commitments],
+    }
+    if d is not None:
+        record["drive"] = {
+            "goal": d.goal, "unit": d.unit, "sealed": d.sealed, "deadline": iso(a.due_at),
+            "task_due": iso(d.task_due_at), "extended": d.extended,
+            "tipped_at": iso(d.tipped_at), "task": d.task_number,
+        }  # fmt: skip
+    return record
 
 
 def delivery_record(d: DeliveryRecord) -> dict[str, Any]:

@@ -109,6 +109,8 @@ def _row(out: Outgoing) -> NewDelivery:
         lane=person_lane(effect.to),
         target=effect.to.id,
         payload=payload,
+        # Only cards are drawn from it; on a message it marks one about a sealed drive.
+        action_id=getattr(effect, "about", None),
         expires_at=out.reply.expires_at if out.reply else None,
     )
 

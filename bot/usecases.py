@@ -12,6 +12,7 @@ from bot.cards import (
     DirectMessage,
     Effect,
     PostCard,
+    PrivateReply,
     card_for,
     progress,
 )
@@ -242,13 +243,13 @@ def checked_in(turn: Turn, action: Action) -> list[Effect]:
 
 def finish(turn: Turn, action: Action, state: ActionState) -> list[Effect]:
     """Close (complete) or cancel an action; only its creator or an admin may."""
-    require_creator_or_admin(turn, action, "close" if state is ActionState.CLOSED else "cancel")
-    require_open(action)
     if action.kind is ActionKind.PLEDGE and state is ActionState.CLOSED:
         raise CoopError(
             f"{label(action)} is a pledge drive: it closes by tipping or at its deadline. "
             f"To stop it now, /coop cancel #{action.number}."
         )
+    require_creator_or_admin(turn, action, "close" if state is ActionState.CLOSED else "cancel")
+    require_open(action)
     action.state = state
     turn.uow.schedules.cancel_for_action(action.id or 0)
     turn.audit(f"task.{state.value}", action)
@@ -422,13 +423,12 @@ def on_reaction(
             if not added:
                 return []
             # A reaction shows everyone who made it: on a sealed drive it is not a pledge.
-            return [
-                turn.reply(
-                    f"{label(action)} is sealed, so a reaction doesn't pledge: everyone can see "
-                    f"who reacted. Pledge with the card's Pledge button or /coop join "
-                    f"#{action.number}, and you may want to remove your reaction."
-                )
-            ]
+            text = (
+                f"{label(action)} is sealed, so a reaction doesn't pledge: everyone can see "
+                f"who reacted. Pledge with the card's Pledge button or /coop join "
+                f"#{action.number}, and you may want to remove your reaction."
+            )
+            return [PrivateReply(turn.actor, turn.channel, text, about=action.id)]
         return join(turn, action) if added else leave(turn, action, quiet=True)
     return mark_done(turn, action, undo=not added)
 

@@ -38,10 +38,11 @@ from bot.queues import (
     NewDelivery,
     OutboxEntry,
 )
-from storage.tables import InboxRow, OccurrenceRow, OutboxRow, UTCDateTime
+from storage.tables import ActionRow, InboxRow, OccurrenceRow, OutboxRow, UTCDateTime
 
 _inbox = InboxRow.__table__  # type: ignore[attr-defined]
 _outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+_CARD_KINDS = (DeliveryKind.CARD_POST.value, DeliveryKind.CARD_EDIT.value)
 _ACTIVE = [s.value for s in ACTIVE_STATES]
 
 
@@ -390,22 +391,27 @@ class SqlOutbox:
 
     def records(self) -> Iterator[DeliveryRecord]:
         occurrence = OccurrenceRow.__table__  # type: ignore[attr-defined]
+        action = ActionRow.__table__  # type: ignore[attr-defined]
         rows = self.session.execute(
             select(
                 _outbox,
                 occurrence.c.at.label("occurrence_at"),
                 occurrence.c.state.label("occurrence_state"),
+                action.c.sealed.label("sealed"),
             )
             .outerjoin(occurrence, occurrence.c.id == _outbox.c.occurrence_id)
+            .outerjoin(action, action.c.id == _outbox.c.action_id)
             .order_by(_outbox.c.id)
         )
         for r in rows:
+            # A message about a sealed drive would tell who pledged by whom it went to.
+            hidden = bool(r.sealed) and r.kind not in _CARD_KINDS
             yield DeliveryRecord(
                 id=r.id,
                 platform=r.platform,
                 community=r.community,
                 kind=r.kind,
-                recipient=r.target,
+                recipient="(sealed)" if hidden else r.target,
                 state=r.state,
                 created_at=r.created_at,
                 sent_at=r.sent_at,
