@@ -423,12 +423,12 @@ def on_reaction(
             if not added:
                 return []
             # A reaction shows everyone who made it: on a sealed drive it is not a pledge.
-            text = (
+            sealed = (
                 f"{label(action)} is sealed, so a reaction doesn't pledge: everyone can see "
                 f"who reacted. Pledge with the card's Pledge button or /coop join "
                 f"#{action.number}, and you may want to remove your reaction."
             )
-            return [PrivateReply(turn.actor, turn.channel, text, about=action.id)]
+            return [PrivateReply(turn.actor, turn.channel, sealed, about=action.id)]
         return join(turn, action) if added else leave(turn, action, quiet=True)
     return mark_done(turn, action, undo=not added)
 
