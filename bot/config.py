@@ -149,6 +149,9 @@ class ReminderSettings(_Section):
     # This many hours after a task was due, who is in and not done is asked "did it happen?"
     # (0: never).
     checkin_hours: float = 2.0
+    # This many days after a tipped pledge drive's task is due (or after it tipped, when it
+    # has no due time), its group is asked "did you do it?" (0: never).
+    drive_checkin_days: float = 3.0
     # After downtime, a reminder up to this many hours late is still sent (marked late);
     # older ones are recorded as missed and shown in /coop reminders.
     grace_hours: float = 24.0
@@ -168,7 +171,7 @@ class ReminderSettings(_Section):
             raise ValueError(err.message.removeprefix("remind: ")) from None
         return value
 
-    @field_validator("short_nudge_hours", "checkin_hours")
+    @field_validator("short_nudge_hours", "checkin_hours", "drive_checkin_days")
     @classmethod
     def _hours(cls, value: float) -> float:
         if value < 0:

@@ -42,7 +42,7 @@ from bot.model import (
     Via,
 )
 from bot.refs import ChannelRef, MemberRef, MessageRef
-from bot.timeparse import format_local, parse_when
+from bot.timeparse import format_local
 from bot.turn import Turn, label, refresh_card, require_creator_or_admin
 
 if TYPE_CHECKING:
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 MAX_AMOUNT = grammar.MAX_AMOUNT
 MAX_UNIT = 40
 MAX_DRIVE = timedelta(days=366)  # sign-up longer than a year is a typo, not a plan
-CHECKIN_AFTER = timedelta(days=3)  # after a tipped drive's task is due: "did you do it?"
 _PERSON = re.compile(r"^(?:<@!?(?P<id>[A-Za-z0-9]+)(?:\|[^>]*)?>|@(?P<name>[\w.\-]{1,80}))$")
 _YES, _NO = ("yes", "y", "true", "on", "1"), ("no", "n", "false", "off", "0")
 
@@ -122,7 +121,7 @@ def read_terms(
     deadline_at: datetime | None,
     unit: str | None,
     sealed: str | bool | None,
-    due: str | None,
+    task_due: datetime | None,
     body: str | None = None,
 ) -> Terms:
     """Check a new drive's terms; raises CoopError saying what to fix."""
@@ -139,7 +138,6 @@ def read_terms(
     if deadline_at - turn.now > MAX_DRIVE:
         raise CoopError("deadline: can be at most a year away.")
     unit_ = parse_unit(unit)
-    task_due = parse_when(due, turn.tz, turn.now) if due else None
     if task_due is not None and task_due < deadline_at:
         raise CoopError(
             "due: is when the thing itself is done, so it can't be before the deadline "
@@ -300,7 +298,7 @@ def pledge(
     platform knows them (None: not found)."""
     drive = action.drive
     assert drive is not None
-    _require_collecting(action)
+    _require_collecting(action, turn.now)
     if amount is not None and drive.unit is None:
         raise CoopError(
             f"{label(action)} counts people, so a pledge has no amount: leave out amount:."
@@ -341,7 +339,7 @@ def pledge(
 
 
 def withdraw(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
-    _require_collecting(action)
+    _require_collecting(action, turn.now)
     current = turn.uow.commitment(action, turn.member)
     if current is None or current.status is CommitmentStatus.WITHDRAWN:
         return [] if quiet else [_reply(turn, action, f"You haven't pledged to {label(action)}.")]
@@ -354,7 +352,7 @@ def withdraw(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
     return effects
 
 
-def _require_collecting(action: Action) -> None:
+def _require_collecting(action: Action, now: datetime) -> None:
     drive = action.drive
     assert drive is not None
     if action.state is ActionState.TIPPED:
@@ -366,6 +364,9 @@ def _require_collecting(action: Action) -> None:
         raise CoopError(f"{label(action)} closed without reaching its goal; it takes no pledges.")
     if action.state is not ActionState.OPEN:
         raise CoopError(f"{label(action)} is {action.state.value}; it takes no pledges.")
+    if action.due_at is not None and action.due_at <= now:
+        # Past the deadline, even if its end has not been fired yet (the bot was down).
+        raise CoopError(f"Sign-up for {label(action)} has closed; it takes no more pledges.")
 
 
 def _terms(c: Commitment) -> str:
@@ -485,9 +486,9 @@ def tip(turn: Turn, action: Action, group: frozenset[int]) -> list[Effect]:
     turn.uow.schedules.cancel_for_action(action.id)
     turn.audit("drive.tipped", action, f"{len(members)} in, task #{task.number}", via=Via.SYSTEM)
     reminders.schedule_task(turn, task, None)
-    _schedule(
-        turn, action, ScheduleKind.DRIVE_CHECKIN, (drive.task_due_at or turn.now) + CHECKIN_AFTER
-    )
+    if turn.prefs.drive_checkin_after is not None:
+        asked = (drive.task_due_at or turn.now) + turn.prefs.drive_checkin_after
+        _schedule(turn, action, ScheduleKind.DRIVE_CHECKIN, asked)
     assert task.id is not None
     progress = _progress(action, group)
     effects: list[Effect] = [
@@ -548,7 +549,7 @@ def extend(turn: Turn, action: Action, deadline_at: datetime | None) -> list[Eff
             f'Say the new deadline, like /coop extend #{action.number} deadline:"next friday".'
         )
     require_creator_or_admin(turn, action, "extend")
-    _require_collecting(action)
+    _require_collecting(action, turn.now)
     if drive.extended:
         raise CoopError(
             f"The deadline of {label(action)} was already extended once; it can't move again."

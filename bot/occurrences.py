@@ -22,6 +22,7 @@ from bot.cards import (
 )
 from bot.model import (
     Action,
+    ActionKind,
     ActionState,
     CommitmentStatus,
     Community,
@@ -275,16 +276,21 @@ def _digest(f: Firing, occurrence_id: int) -> list[Effect]:
     actions = f.uow.open_actions(s.community_id, s.channel_id)
     if not actions:
         return []
+    f.uow.load_people([a for a in actions if a.kind is ActionKind.PLEDGE])
     return [ChannelMessage(f.channel(s.channel_id), digest_text(actions, f.now, s.tz))]
 
 
 def digest_text(actions: list[Action], now: datetime, tz: str) -> str:
     """A channel's open actions: what needs people, what is due soon, the rest."""
-    needs = [a for a in actions if a.need and a.in_count < a.need]
+    drives_ = [a for a in actions if a.kind is ActionKind.PLEDGE]
+    needs = drives_ + [a for a in actions if a.need and a.in_count < a.need]
     soon = [a for a in actions if a.due_at and a.due_at <= now + DUE_SOON and a not in needs]
     rest = [a for a in actions if a not in needs and a not in soon]
 
     def line(a: Action) -> str:
+        if a.kind is ActionKind.PLEDGE and a.due_at is not None:
+            closes = format_local(a.due_at, tz)
+            return f"  #{a.number} {a.title} — pledge drive, {drives.summary(a)}, closes {closes}"
         due = ""
         if a.due_at is not None:
             due = (

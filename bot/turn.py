@@ -28,6 +28,8 @@ class Preferences:
     short_before: timedelta | None = timedelta(hours=24)
     # This long after a task is due, who is in and not done is asked "did it happen?".
     checkin_after: timedelta | None = timedelta(hours=2)
+    # This long after a tipped drive's task is due (or it tipped): "did you do it?".
+    drive_checkin_after: timedelta | None = timedelta(days=3)
     # After downtime, an occurrence up to this late is sent (marked late); older ones missed.
     grace: timedelta = timedelta(hours=24)
     max_reminders: int = 25  # active reminders one person may have made

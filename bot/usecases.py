@@ -348,7 +348,7 @@ def run_command(turn: Turn, text: str, ready: Prepared | None = None) -> list[Ef
             ready.due_at if ready is not None else None,
             options.get("unit"),
             options.get("sealed"),
-            options.get("due"),
+            ready.task_due_at if ready is not None else None,
         )
         return drives.start(turn, terms)
     if cmd.name == "extend":
@@ -476,6 +476,7 @@ class Prepared:
     text: MessageText | None = None
     person: MemberRef | None = None  # whom a reminder is for, as the platform knows them
     channel: ChannelRef | None = None  # or where
+    task_due_at: datetime | None = None  # a pledge drive's due: (its deadline is `due_at`)
 
 
 _TIMES = {
@@ -542,7 +543,14 @@ def prepare(
         tz = stored_tz(person.id) or person.tz or prefs.default_tz
     else:
         tz = stored_tz(event.actor.id) or event.actor.tz or prefs.default_tz
-    return Prepared(cmd, parse_when(str(when), tz, now), tz, person=person)
+    task_due = cmd.options.get("due") if cmd.name == "pledge" else None
+    return Prepared(
+        cmd,
+        parse_when(str(when), tz, now),
+        tz,
+        person=person,
+        task_due_at=parse_when(str(task_due), tz, now) if task_due else None,
+    )
 
 
 def apply(turn: Turn, event: Event, ready: Prepared) -> list[Effect]:

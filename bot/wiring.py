@@ -117,6 +117,7 @@ def preferences(settings: Settings) -> Preferences:
         task_offsets=parse_offsets(r.task_reminders),
         short_before=hours(r.short_nudge_hours),
         checkin_after=hours(r.checkin_hours),
+        drive_checkin_after=hours(24 * r.drive_checkin_days),
         grace=timedelta(hours=r.grace_hours),
         max_reminders=r.max_per_person,
     )

@@ -423,3 +423,36 @@ def test_two_pledges_applied_at_once_tip_once(sqlite_url: str) -> None:
     assert sorted(s.to for s in kinds(bot.chat.sent, "dm")) == sorted(group)
     late = {"bob", "carol", "dave", "erin"} - group
     assert all("has tipped" in bot.chat.last_private(who) for who in late)
+
+
+def test_a_pledge_after_the_deadline_is_refused_even_before_the_drive_has_failed(
+    bot: TestBot,
+) -> None:
+    start(bot, 'goal:2 deadline:"in 4 days"')
+    bot.say("bob", "join #1")
+    bot.clock.advance(4 * DAY + MINUTE)  # the bot was down: the deadline has not fired yet
+    before = bot.snapshot()
+    bot.say("carol", "join #1")
+    assert "Sign-up for #1 “Beach clean-up” has closed" in bot.chat.last_private("carol")
+    assert bot.snapshot() == before
+    bot.tick()
+    assert drive_state(bot, 1) == "failed"
+
+
+def test_a_digest_shows_a_drive_with_its_progress(bot: TestBot) -> None:
+    start(bot)
+    bot.say("bob", "join #1")
+    bot.say("carol", "join #1 if:5")
+    bot.say("alice", 'digest daily at:"9am"')
+    [digest] = kinds(bot.advance(DAY), "message")
+    assert "#1 Beach clean-up — pledge drive, 1 of 3 in, 1 more conditional, closes" in digest.text
+
+
+def test_the_check_in_after_a_drive_can_be_turned_off(sqlite_url: str) -> None:
+    from bot.usecases import Preferences
+
+    bot = TestBot(sqlite_url, Preferences(drive_checkin_after=None))
+    start(bot, 'goal:1 deadline:"in 2 days"')
+    bot.say("bob", "join #1")
+    assert drive_state(bot, 1) == "tipped"
+    assert not [s for s in kinds(bot.advance(30 * DAY), "dm") if "Did you do it?" in s.text]
