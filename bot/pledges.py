@@ -24,7 +24,10 @@ class Pledge:
     needs: frozenset[Hashable] = field(default_factory=frozenset)
 
     def holds_in(self, group: frozenset[Hashable]) -> bool:
-        return len(group) - 1 >= self.others and self.needs <= group - {self.who}
+        # Not `needs <= group - {who}`: that copies the group for every pledge checked.
+        if len(group) - 1 < self.others:
+            return False
+        return all(n in group and n != self.who for n in self.needs)
 
 
 def resolve(pledges: Iterable[Pledge]) -> frozenset[Hashable]:
