@@ -5,13 +5,18 @@ check-in afterwards, sealed drives and bad input."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from bot.events import DriveRequested, TitleGiven
 from bot.export import action_record
+from bot.pledges import Pledge, resolve
 from bot.render import card_text
 from storage.uow import SqlUnitOfWork
 from tests.harness import START, Sent, TestBot
@@ -19,6 +24,13 @@ from tests.test_console import coopbot
 
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
+
+
+@pytest.fixture(scope="module")
+def drive_bot(tmp_path_factory: pytest.TempPathFactory) -> TestBot:
+    """One bot for every example of a property: each example starts a drive of its own."""
+    path = tmp_path_factory.mktemp("drives") / "drives.db"
+    return TestBot(f"sqlite:///{path}")
 
 
 def kinds(sent: list[Sent], kind: str, to: str | None = None) -> list[Sent]:
@@ -456,3 +468,52 @@ def test_the_check_in_after_a_drive_can_be_turned_off(sqlite_url: str) -> None:
     bot.say("bob", "join #1")
     assert drive_state(bot, 1) == "tipped"
     assert not [s for s in kinds(bot.advance(30 * DAY), "dm") if "Did you do it?" in s.text]
+
+
+# --- a property: the drive tips at the first pledge whose group meets the goal -------------
+
+NAMES = ["ana", "ben", "cat", "dan", "eve", "fay"]
+
+
+@st.composite
+def sequences(draw: st.DrawFn) -> tuple[int, list[tuple[str, int, str | None]]]:
+    """A goal, and pledges in order: who, "at least N others", and whom they need."""
+    people = draw(st.lists(st.sampled_from(NAMES), unique=True, min_size=1))
+    pledges_ = [
+        (
+            who,
+            draw(st.integers(0, 4)),
+            draw(st.none() | st.sampled_from([n for n in NAMES if n != who])),
+        )
+        for who in people
+    ]
+    return draw(st.integers(1, len(NAMES))), pledges_
+
+
+@hypothesis_settings(max_examples=30, deadline=None)
+@given(sequences())
+def test_a_drive_tips_once_at_the_first_pledge_whose_group_meets_the_goal(
+    drive_bot: TestBot, sequence: tuple[int, list[tuple[str, int, str | None]]]
+) -> None:
+    goal, pledged = sequence
+    bot = drive_bot
+    bot.say("lead", f'pledge "Trees" goal:{goal} deadline:"in 4 days"')
+    started = re.search(r"pledge drive #(\d+)", bot.chat.last_private("lead"))
+    assert started is not None
+    number = int(started[1])
+    so_far: list[Pledge] = []
+    expected_at = None
+    for i, (who, others, needs) in enumerate(pledged):
+        so_far.append(Pledge(who, others=others, needs=frozenset({needs} if needs else ())))
+        if expected_at is None and len(resolve(so_far)) >= goal:
+            expected_at, expected_group = i, resolve(so_far)
+        condition = " ".join(([str(others)] if others else []) + ([f"@{needs}"] if needs else []))
+        typed = f'join #{number} if:"{condition}"' if condition else f"join #{number}"
+        sent = bot.say(who, typed)
+        tipped = [s for s in sent if s.kind == "message" and "tipped" in s.text]
+        assert len(tipped) == (1 if i == expected_at else 0), (i, expected_at, pledged)
+    if expected_at is None:
+        assert drive_state(bot, number) == "open"
+        return
+    assert drive_state(bot, number) == "tipped"
+    assert set(bot.statuses(number + 1)) == set(expected_group)
