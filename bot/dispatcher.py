@@ -109,7 +109,8 @@ class Dispatcher:
 
     `owner` names this process in leases; `lease` is how long a claim lasts without renewal
     (renewed while a send is in flight); `poll` is how often to look for rows other
-    processes left. Time comes from `clock`, so tests move it by hand.
+    processes left. Time comes from `clock`, so tests move it by hand; cards are drawn as
+    of `card_clock` (the bot's now).
     """
 
     def __init__(
@@ -122,8 +123,12 @@ class Dispatcher:
         poll: float = 1.0,
         max_attempts: int = 12,
         turns: WriteTurns | None = None,
+        card_clock: Clock | None = None,
     ) -> None:
         self.uow_factory = uow_factory
+        # Cards say how long a drive has left in the bot's time, which the console's
+        # :advance moves; pacing and leases keep to `clock`.
+        self.card_clock = card_clock or clock
         self.turns = turns or WriteTurns(fair=False)
         self.read_factory = read_factory
         self.clock = clock
@@ -523,7 +528,7 @@ class Dispatcher:
             if action is None:
                 return None
             message_id, shown = uow.card_shown(action_id)
-            card = card_for(action, self.clock.now())
+            card = card_for(action, self.card_clock.now())
             return _Drawn(card, digest(card), message_id, shown)
 
     def _write(self, batch: list[_Result]) -> list[bool]:

@@ -84,6 +84,7 @@ def build_core(
         lease=delivery.lease_seconds,
         poll=delivery.poll_seconds,
         turns=turns,
+        card_clock=clock,
     )
     scheduler = Scheduler(
         uow_factory,

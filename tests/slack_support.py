@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -32,6 +33,7 @@ from bot.refs import CommunityRef
 from bot.wiring import build_core
 from storage.uow import SqlUnitOfWork
 from tests.fakes.slack import (
+    Call,
     FakeSlack,
     block_actions_payload,
     event_callback_payload,
@@ -39,6 +41,7 @@ from tests.fakes.slack import (
     reaction_event,
     sign,
     slash_command_payload,
+    view_submission_payload,
 )
 from tests.harness import START
 
@@ -131,6 +134,12 @@ class Driver:
     ) -> Delivery:
         payload = message_shortcut_payload("coop_track", user, channel, ts, text, author, **kw)
         return await self.send("interactive", payload)
+
+    async def submit(
+        self, user: str, view: dict[str, Any], typed: dict[str, str | list[str]]
+    ) -> Delivery:
+        """`user` submits the modal `view` (as views.open answered) with `typed` entered."""
+        return await self.send("interactive", view_submission_payload(user, view, typed))
 
     async def home_opened(self, user: str) -> Delivery:
         event = {"type": "app_home_opened", "user": user, "channel": "D" + user, "tab": "home"}
@@ -251,3 +260,74 @@ async def chat_on(slack: FakeSlack) -> AsyncIterator[SlackChat]:
 def undeclared_methods(slack: FakeSlack) -> set[str]:
     """Web API methods the fake was called with that surface.METHOD_SCOPES does not list."""
     return {c.method for c in slack.calls if c.method != "response_url"} - set(METHOD_SCOPES)
+
+
+# --- driving a rig: type, press, move the clock, look at what Slack got ---------------------
+
+
+async def say(rig: Rig, user: str, text: str, channel: str = "C1") -> list[Call]:
+    """`/coop <text>` from `user` in `channel`, applied and answered; the Web API calls the
+    bot made meanwhile."""
+    before = len(rig.slack.calls)
+    ack = await rig.send.command(user, text, channel, response_url=rig.slack.response_url())
+    assert ack.status == 200 and ack.latency < 3.0
+    await rig.idle()
+    return rig.slack.calls[before:]
+
+
+async def press(rig: Rig, user: str, posted: Call, button: str, number: int) -> list[Call]:
+    """`user` presses `button` on the message `posted` (a chat.postMessage: a card, or a DM
+    pressed in the DM), as Slack sends it; the Web API calls the bot made meanwhile."""
+    before = len(rig.slack.calls)
+    ack = await rig.send.click(
+        user,
+        str(posted.response["channel"]),
+        str(posted.response["ts"]),
+        button,
+        number,
+        message_text=str(posted.params["text"]),
+        response_url=rig.slack.response_url(),
+    )
+    assert ack.status == 200 and ack.latency < 3.0
+    await rig.idle()
+    return rig.slack.calls[before:]
+
+
+async def advance(rig: Rig, delta: timedelta) -> list[Call]:
+    """Move the bot's clock by `delta`, fire what fell due meanwhile (each at its own time)
+    and wait for its deliveries; the Web API calls the bot made meanwhile."""
+    before = len(rig.slack.calls)
+    rig.core.clock.advance(delta)
+    await rig.core.scheduler.tick_now(catch_up=True)
+    await rig.idle()
+    return rig.slack.calls[before:]
+
+
+async def advance_to(rig: Rig, when: datetime) -> list[Call]:
+    return await advance(rig, when - rig.core.clock.now())
+
+
+def of(calls: list[Call], method: str, channel: str | None = None) -> list[Call]:
+    return [
+        c
+        for c in calls
+        if c.method == method and (channel is None or c.params.get("channel") == channel)
+    ]
+
+
+def buttons(call: Call) -> list[tuple[str, str, str]]:
+    """(action_id, value, label) of the buttons a message was posted with."""
+    blocks = call.json_field("blocks") or []
+    return [
+        (b["action_id"], b["value"], b["text"]["text"])
+        for block in blocks
+        if block["type"] == "actions"
+        for b in block["elements"]
+    ]
+
+
+def answers(calls: list[Call], user: str) -> list[str]:
+    """The private answers `user` was given."""
+    return [
+        str(c.params["text"]) for c in of(calls, "chat.postEphemeral") if c.params["user"] == user
+    ]

@@ -32,6 +32,7 @@ from tests.fakes.slack import (
     sign,
     slash_command_body,
     slash_command_payload,
+    view_submission_payload,
 )
 
 SECRET = "test-signing-secret"
@@ -120,6 +121,52 @@ def test_replies_users_and_unknown_methods(slack: FakeSlack) -> None:
         client.chat_postMessage(channel="C2", text="x")
     assert err.value.response["error"] == "not_in_channel"
     assert client.chat_postMessage(channel="C2", text="x")["ok"]  # only once
+
+
+def test_a_modal_opens_with_an_id_and_comes_back_submitted(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    view = {
+        "type": "modal",
+        "callback_id": "form",
+        "private_metadata": "about",
+        "title": {"type": "plain_text", "text": "Form"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "name",
+                "label": {"type": "plain_text", "text": "Name"},
+                "element": {"type": "plain_text_input", "action_id": "typed"},
+            },
+            {
+                "type": "input",
+                "block_id": "box",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Box"},
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": "ticked",
+                    "options": [{"text": {"type": "plain_text", "text": "Yes"}, "value": "yes"}],
+                },
+            },
+        ],
+    }
+    opened = client.views_open(trigger_id="1.2.3", view=view)["view"]
+    assert opened["id"].startswith("V") and opened["private_metadata"] == "about"
+    assert opened["state"] == {"values": {}}
+    with pytest.raises(SlackApiError) as err:
+        client.views_open(trigger_id="", view=view)
+    assert err.value.response["error"] == "invalid_trigger_id"
+
+    submitted = view_submission_payload("U1", opened, {"name": "Ana"})
+    assert submitted["type"] == "view_submission" and submitted["user"]["id"] == "U1"
+    assert submitted["view"]["id"] == opened["id"]
+    assert submitted["view"]["state"]["values"] == {
+        "name": {"typed": {"type": "plain_text_input", "value": "Ana"}},
+        "box": {"ticked": {"type": "checkboxes", "selected_options": []}},
+    }
+    ticked = view_submission_payload("U1", opened, {"box": ["yes"]})["view"]["state"]["values"]
+    assert ticked["name"]["typed"]["value"] is None
+    assert [o["value"] for o in ticked["box"]["ticked"]["selected_options"]] == ["yes"]
 
 
 def test_rate_limited_update_is_retried(slack: FakeSlack) -> None:

@@ -51,11 +51,17 @@ def test_the_default_manifest_is_socket_mode_yaml(
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/coop" and command["should_escape"] is True
     assert "url" not in command
-    (shortcut,) = manifest["features"]["shortcuts"]
-    assert (shortcut["type"], shortcut["callback_id"], shortcut["name"]) == (
-        "message",
-        "coop_track",
-        "Track as task",
+    shortcuts = [
+        (s["type"], s["callback_id"], s["name"]) for s in manifest["features"]["shortcuts"]
+    ]
+    assert shortcuts == [
+        ("message", "coop_track", "Track as task"),
+        ("message", "coop_pledge_drive", "Start a pledge drive"),
+    ]
+    # Slack's limits for a shortcut's name and description.
+    assert all(
+        len(s["name"]) <= 24 and len(s["description"]) <= 80
+        for s in manifest["features"]["shortcuts"]
     )
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert manifest["features"]["bot_user"]["display_name"] == "coopbot"
@@ -160,7 +166,7 @@ def test_the_adapter_handles_what_the_manifest_declares_and_nothing_else(
                 return handled, unhandled
 
         handled, unhandled = asyncio.run(scenario())
-    assert len(handled) == 1 + 1 + 3 + 5 + 3
+    assert len(handled) == 1 + 2 + 3 + 7 + 3
     assert handled == [200] * len(handled)
     assert unhandled == [404] * len(unhandled)
     assert {c.method for c in slack.calls} <= set(METHOD_SCOPES)

@@ -16,6 +16,7 @@ from adapters.slack.directory import Workspace
 from adapters.slack.payloads import button_event
 from adapters.slack.surface import BUTTON_ACTION
 from bot.cards import Button
+from bot.drives import checkin_buttons
 from bot.events import ButtonPressed, Inbound
 from bot.ports import Delivery, Refused
 from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
@@ -37,7 +38,7 @@ SNOOZES = (
     Button("snooze_tomorrow", "Tomorrow", 42),
 )
 CHECK_IN = (Button("checkin_done", "It happened", 7), Button("checkin_not", "It didn't", 7))
-DM_BUTTONS = SNOOZES + CHECK_IN
+DM_BUTTONS = SNOOZES + CHECK_IN + checkin_buttons(7)  # the last: after a tipped pledge drive
 
 
 def first_try(key: str) -> Delivery:

@@ -17,74 +17,24 @@ from bot.refs import MemberRef
 from storage.uow import SqlUnitOfWork
 from tests.fakes.slack import Call, FakeSlack
 from tests.harness import START
-from tests.slack_support import TEAM, Mode, Rig, add_people, make_core, started
+from tests.slack_support import (
+    TEAM,
+    Mode,
+    Rig,
+    add_people,
+    advance,
+    advance_to,
+    answers,
+    buttons,
+    make_core,
+    of,
+    press,
+    say,
+    started,
+)
 
 MINUTE = timedelta(minutes=1)
 SNOOZE_IDS = ["coop_snooze_15m", "coop_snooze_1h", "coop_snooze_tomorrow"]
-
-
-# --- driving: type, move the clock, look at what Slack got ----------------------------------
-
-
-async def say(rig: Rig, user: str, text: str, channel: str = "C1") -> list[Call]:
-    """`/coop <text>` from `user` in `channel`, applied and answered; the Web API calls the
-    bot made meanwhile."""
-    before = len(rig.slack.calls)
-    ack = await rig.send.command(user, text, channel, response_url=rig.slack.response_url())
-    assert ack.status == 200 and ack.latency < 3.0
-    await rig.idle()
-    return rig.slack.calls[before:]
-
-
-async def press(rig: Rig, user: str, dm: Call, button: str, number: int) -> list[Call]:
-    """`user` presses `button` on the message `dm` was posted as, as Slack sends it from the
-    DM; the Web API calls the bot made meanwhile."""
-    before = len(rig.slack.calls)
-    ack = await rig.send.click(
-        user,
-        str(dm.response["channel"]),
-        str(dm.response["ts"]),
-        button,
-        number,
-        message_text=str(dm.params["text"]),
-        response_url=rig.slack.response_url(),
-    )
-    assert ack.status == 200 and ack.latency < 3.0
-    await rig.idle()
-    return rig.slack.calls[before:]
-
-
-async def advance(rig: Rig, delta: timedelta) -> list[Call]:
-    """Move the bot's clock by `delta`, fire what fell due meanwhile (each at its own time)
-    and wait for its deliveries; the Web API calls the bot made meanwhile."""
-    before = len(rig.slack.calls)
-    rig.core.clock.advance(delta)
-    await rig.core.scheduler.tick_now(catch_up=True)
-    await rig.idle()
-    return rig.slack.calls[before:]
-
-
-async def advance_to(rig: Rig, when: datetime) -> list[Call]:
-    return await advance(rig, when - rig.core.clock.now())
-
-
-def of(calls: list[Call], method: str, channel: str | None = None) -> list[Call]:
-    return [
-        c
-        for c in calls
-        if c.method == method and (channel is None or c.params.get("channel") == channel)
-    ]
-
-
-def buttons(call: Call) -> list[tuple[str, str, str]]:
-    """(action_id, value, label) of the buttons a message was posted with."""
-    blocks = call.json_field("blocks") or []
-    return [
-        (b["action_id"], b["value"], b["text"]["text"])
-        for block in blocks
-        if block["type"] == "actions"
-        for b in block["elements"]
-    ]
 
 
 def snooze_buttons(occurrence: int) -> list[tuple[str, str, str]]:
@@ -96,13 +46,6 @@ def metadata_key(call: Call) -> str:
     metadata = call.json_field("metadata")
     assert metadata["event_type"] == "coopbot_delivery"
     return str(metadata["event_payload"]["key"])
-
-
-def answers(calls: list[Call], user: str) -> list[str]:
-    """The private answers `user` was given."""
-    return [
-        str(c.params["text"]) for c in of(calls, "chat.postEphemeral") if c.params["user"] == user
-    ]
 
 
 # --- the database ---------------------------------------------------------------------------

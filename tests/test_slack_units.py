@@ -1,8 +1,11 @@
-"""The Slack adapter's pieces on their own: Block Kit limits, text safety, errors, modes."""
+"""The Slack adapter's pieces on their own: Block Kit limits, text safety, errors, modes, and
+the pledge drive card and form."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,30 +13,36 @@ from typing import Any
 import aiohttp
 import pytest
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import (
     ACTIONS_LIMIT,
     BUTTON_LABEL_LIMIT,
     MESSAGE_BLOCK_LIMIT,
+    PRIVATE_METADATA_LIMIT,
     SECTION_TEXT_LIMIT,
     VIEW_BLOCK_LIMIT,
     card_blocks,
     card_fallback,
     dm_blocks,
+    drive_form,
     due_text,
     home_view,
     mrkdwn,
 )
 from adapters.slack.chat import delivery_error
+from adapters.slack.directory import Workspace
 from adapters.slack.modes import plan
-from adapters.slack.payloads import reaction_name
+from adapters.slack.payloads import drive_form_event, reaction_name
 from adapters.slack.workspaces import Workspaces
-from bot.cards import Button, Card, Person
+from bot.cards import Button, Card, DriveView, Person
 from bot.config import ConfigError, Secrets, SlackSettings
+from bot.drives import MAX_UNIT
+from bot.events import DriveRequested
 from bot.ports import RateLimited, Refused, Unavailable
-from bot.refs import CommunityRef
-from tests.fakes.slack import FakeSlack
-from tests.slack_support import add_people, make_core, started
+from bot.refs import ChannelRef, CommunityRef, MemberRef, MessageRef
+from tests.fakes.slack import FakeSlack, view_submission_payload
+from tests.slack_support import TEAM, add_people, make_core, started
 
 
 def card(number: int = 1, *, people: int = 0, title: str = "Fix the tap", **kw: Any) -> Card:
@@ -230,3 +239,177 @@ def test_slack_escapes_are_undone_on_the_way_in_and_redone_for_mrkdwn(tmp_path: 
         posts = [str(c.json_field("blocks")) for c in slack.calls_to("chat.postMessage")]
         first_card = next(p for p in posts if "*#1 " in p)
         assert "Q&amp;A &lt;prep&gt;" in first_card
+
+
+# --- pledge drives --------------------------------------------------------------------------
+
+DEADLINE = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
+BOB, CAROL = Person("UB", "bob"), Person("UC", "carol")
+
+
+def drive_card(state: str = "open", *, sealed: bool = False, **drive: Any) -> Card:
+    """The card of pledge drive #1 "Beach", 1 of 3 in so far, with `drive`'s changes."""
+    view = DriveView(
+        **(
+            {
+                "goal": 3,
+                "unit": None,
+                "reached": 1,
+                "group": 1,
+                "conditional": 0,
+                "deadline_at": DEADLINE,
+                "sealed": sealed,
+                "time_left": "2 days left" if state == "open" else "",
+            }
+            | drive
+        )
+    )
+    buttons = (Button("join", "Pledge", 1), Button("leave", "Withdraw", 1))
+    return card(
+        kind="pledge",
+        title="Beach",
+        state=state,
+        due_at=DEADLINE,
+        committed=() if sealed and state != "tipped" else (BOB,),
+        done=(),
+        waitlist=(),
+        buttons=buttons if state == "open" else (),
+        drive=view,
+    )
+
+
+def texts(blocks: list[dict[str, Any]]) -> list[str]:
+    return [b["text"]["text"] for b in blocks if b["type"] == "section"]
+
+
+def test_an_open_drive_shows_its_progress_deadline_and_who_is_in() -> None:
+    blocks = card_blocks(drive_card(conditional=1, conditional_people=(CAROL,)))
+    head, body = texts(blocks)
+    assert head == "*#1 Beach*\nPledge drive by <@UA>"
+    assert body.splitlines() == [
+        "▰▰▰▱▱▱▱▱▱▱ 1 of 3 in",
+        "1 more conditional: <@UC>",
+        f"Sign-up closes {due_text(DEADLINE)} · 2 days left",
+        "*In:* <@UB>",
+    ]
+    assert "<!date^1796403600^{date_short_pretty} at {time}|" in body
+    assert [(e["action_id"], e["value"], e["text"]["text"]) for e in blocks[-1]["elements"]] == [
+        ("coop_join", "1", "Pledge"),
+        ("coop_leave", "1", "Withdraw"),
+    ]
+    assert card_fallback(drive_card()) == "#1 Beach — 1 of 3 in"
+    hours = drive_card(unit="hours", reached=14, goal=20)
+    assert "14 of 20 hours" in texts(card_blocks(hours))[1]
+    assert card_fallback(hours) == "#1 Beach — 14 of 20 hours"
+
+
+def test_a_sealed_drive_shows_counts_and_names_nobody() -> None:
+    sealed = drive_card(sealed=True, reached=2, group=2, conditional=1)
+    head, body = texts(card_blocks(sealed))
+    assert head.endswith("\nSealed pledge drive by <@UA>")
+    assert "2 of 3 in" in body and "1 more conditional" in body
+    assert "1 more conditional:" not in body and "*In:*" not in body
+    assert "🔒 Sealed: only counts show until it tips" in body
+    assert "<@UB>" not in str(card_blocks(sealed)) and "bob" not in str(card_blocks(sealed))
+    assert card_fallback(sealed) == "#1 Beach — 2 of 3 in"
+
+
+def test_a_tipped_drive_names_its_task_and_the_check_ins() -> None:
+    tipped = drive_card("tipped", sealed=True, reached=3, group=3, task_number=2, did=2, didnt=1)
+    blocks = card_blocks(tipped)
+    head, body = texts(blocks)
+    assert head.startswith("*#1 Beach*  _(tipped)_")
+    assert body.splitlines() == [
+        "▰▰▰▰▰▰▰▰▰▰ 3 of 3 in",
+        "🎉 Now task #2",
+        "Did it: 2 · Didn't: 1",
+        "*In:* <@UB>",
+    ]
+    assert all(b["type"] != "actions" for b in blocks)
+    assert card_fallback(tipped) == "#1 Beach — 3 of 3 in (tipped)"
+    unanswered = texts(card_blocks(drive_card("tipped", task_number=2)))[1]
+    assert "Did it" not in unanswered
+
+
+def test_a_failed_drive_says_when_it_closed() -> None:
+    failed = drive_card("failed", sealed=True)
+    head, body = texts(card_blocks(failed))
+    assert head.startswith("*#1 Beach*  _(failed)_")
+    assert f"Closed {due_text(DEADLINE)} without reaching its goal" in body
+    assert "Sign-up closes" not in body and "left" not in body
+    assert card_fallback(failed) == "#1 Beach — 1 of 3 in (failed)"
+
+
+def test_a_drives_title_and_people_are_escaped() -> None:
+    odd = replace(
+        drive_card(conditional=1, conditional_people=(Person("UX", "<!here>"),)),
+        title="Tea & <b>cake</b> <!channel>",
+    )
+    shown = str(card_blocks(odd)) + card_fallback(odd)
+    assert "Tea &amp; &lt;b&gt;cake&lt;/b&gt; &lt;!channel&gt;" in shown
+    assert "<!channel>" not in shown and "<!here>" not in shown and "<b>" not in shown
+
+
+def test_the_home_tab_shows_a_drive_by_its_progress_and_deadline() -> None:
+    (line,) = texts(home_view([drive_card(reached=2, group=2)], "UB")["blocks"][1:])
+    assert line.splitlines() == [
+        "*#1 Beach*",
+        f"2 of 3 in · sign-up closes {due_text(DEADLINE)} · 2 days left",
+        "You've pledged",
+    ]
+
+
+def test_the_drive_form_asks_for_the_terms_and_carries_the_message() -> None:
+    message = MessageRef(ChannelRef(TEAM, "C1"), "1710000000.000100", "1709999999.000100")
+    view = drive_form(message, "Beach clean-up\nBring gloves")
+    assert view["type"] == "modal" and len(view["title"]["text"]) <= 24
+    inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
+    assert {name: b["optional"] for name, b in inputs.items()} == {
+        "goal": False,
+        "deadline": False,
+        "unit": True,
+        "sealed": True,
+    }
+    assert {name: b["element"]["action_id"] for name, b in inputs.items()} == {
+        name: name for name in inputs
+    }
+    assert inputs["goal"]["element"]["type"] == "number_input"
+    assert inputs["unit"]["element"]["max_length"] == MAX_UNIT
+    assert json.loads(view["private_metadata"]) == {
+        "channel": "C1",
+        "ts": "1710000000.000100",
+        "thread_ts": "1709999999.000100",
+        "text": "Beach clean-up\nBring gloves",
+    }
+    assert "Beach clean-up Bring gloves" in view["blocks"][0]["elements"][0]["text"]
+
+
+def test_a_long_message_is_cut_to_fit_the_forms_metadata() -> None:
+    message = MessageRef(ChannelRef(TEAM, "C1"), "1710000000.000100")
+    text = "Große Pläne\n" + '“ü” "q" 🌱 ' * 2000
+    metadata = drive_form(message, text)["private_metadata"]
+    assert len(metadata) <= PRIVATE_METADATA_LIMIT
+    kept = json.loads(metadata)["text"]
+    assert text.startswith(kept) and kept.startswith("Große Pläne\n")
+    assert len(metadata) > PRIVATE_METADATA_LIMIT - 20  # cut no more than needed
+
+
+def test_a_submitted_form_is_a_drive_request_for_the_message() -> None:
+    message = MessageRef(ChannelRef(TEAM, "C1"), "1710000000.000100", "1709999999.000100")
+    opened = {**drive_form(message, "Beach clean-up & picnic"), "id": "V42"}
+    actor = MemberRef(TEAM, "UB", "bob")
+    ws = Workspace(TEAM, AsyncWebClient(token="xoxb-test"))
+    typed = {"goal": "10", "deadline": "friday 5pm", "unit": "hours", "sealed": ["sealed"]}
+    event = drive_form_event(view_submission_payload("UB", opened, typed), ws, actor)
+    assert event == DriveRequested(
+        actor,
+        message,
+        "Beach clean-up & picnic",
+        goal="10",
+        deadline="friday 5pm",
+        unit="hours",
+        sealed=True,
+        event_id="V42",
+    )
+    plain = drive_form_event(view_submission_payload("UB", opened, {"goal": "3"}), ws, actor)
+    assert (plain.deadline, plain.unit, plain.sealed) == ("", "", False)

@@ -11,7 +11,7 @@ from typing import Any
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from adapters.slack import payloads
-from adapters.slack.blocks import home_view
+from adapters.slack.blocks import drive_form, home_view
 from adapters.slack.chat import RESPONSE_URL, RESPONSE_URL_LIFETIME, SeenMessage, SlackChat
 from adapters.slack.directory import Workspace
 from bot.core import Core
@@ -85,6 +85,18 @@ class SlackAdapter:
         seen = SeenMessage(event.text, event.message.thread_id)
         self.chat.messages.remember(ws, event.message.channel.id, event.message.id, seen)
         await self._take(event, body)
+
+    async def on_drive_shortcut(self, body: Payload, ws: Workspace) -> None:
+        """The "Start a pledge drive" shortcut: open its form now (a trigger lasts 3 seconds);
+        nothing is recorded until the form is submitted."""
+        message, text = payloads.shortcut_message(body, ws)
+        self.spawn(self._open_form(ws, str(body["trigger_id"]), drive_form(message, text)))
+
+    async def _open_form(self, ws: Workspace, trigger_id: str, view: Payload) -> None:
+        await ws.client.views_open(trigger_id=trigger_id, view=view)
+
+    async def on_drive_form(self, body: Payload, ws: Workspace) -> None:
+        await self._take(payloads.drive_form_event(body, ws, self._actor(body, ws)), body)
 
     async def on_home_opened(self, body: Payload, ws: Workspace) -> None:
         if body["event"].get("tab", "home") != "home":

@@ -1,15 +1,18 @@
-"""Cards, direct messages with buttons and the App Home tab as Block Kit, within Slack's
-size limits."""
+"""Cards, direct messages with buttons, the App Home tab and the pledge drive form as Block
+Kit, within Slack's size limits."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.slack.surface import button_action_id
-from bot.cards import Button, Card, Person
+from adapters.slack.surface import DRIVE_FORM, button_action_id
+from bot.cards import Button, Card, DriveView, Person
+from bot.drives import MAX_UNIT
+from bot.refs import MessageRef
 
 Block = dict[str, Any]
 
@@ -19,6 +22,7 @@ VIEW_BLOCK_LIMIT = 100
 MESSAGE_TEXT_LIMIT = 40_000
 ACTIONS_LIMIT = 25  # elements in one actions block
 BUTTON_LABEL_LIMIT = 75
+PRIVATE_METADATA_LIMIT = 3000
 _PEOPLE_LIMIT = 900  # three people lists and a progress bar fit in one section
 
 # Slack markup people type (mentions, links) is kept; other <, > and & are escaped, and
@@ -29,7 +33,14 @@ _MARKUP = re.compile(
     r"|(?P<escape>[<>&])"
 )
 _ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
-_STATE_LABELS = {"closed": "completed", "cancelled": "cancelled"}
+_STATE_LABELS = {
+    "closed": "completed",
+    "cancelled": "cancelled",
+    "tipped": "tipped",
+    "failed": "failed",
+}
+# The drive form's inputs; each input block and its element share the name.
+GOAL, DEADLINE, UNIT, SEALED = "goal", "deadline", "unit", "sealed"
 
 
 def trim(text: str, limit: int) -> str:
@@ -90,7 +101,18 @@ def card_fallback(card: Card) -> str:
 
 
 def card_blocks(card: Card) -> list[Block]:
-    """A task card: title, creator and due time, progress, who is in, and its buttons."""
+    """A card: title, who made it and when it is due, progress, who is in, and its buttons."""
+    about, lines = _drive_text(card, card.drive) if card.drive is not None else _task_text(card)
+    blocks: list[Block] = [
+        _section(f"{_title_line(card)}\n{about}"),
+        _section("\n".join(lines)),
+    ]
+    if card.buttons:
+        blocks.append(_actions(f"coop_card_{card.number}", card.buttons))
+    return blocks[:MESSAGE_BLOCK_LIMIT]
+
+
+def _task_text(card: Card) -> tuple[str, list[str]]:
     about = f"Created by <@{card.creator.id}>"
     if due := _due(card):
         about += f" · {due}"
@@ -99,13 +121,127 @@ def card_blocks(card: Card) -> list[Block]:
         people.append(f"*Done:* {mentions(card.done)}")
     if card.waitlist:
         people.append(f"*Waitlist:* {mentions(card.waitlist)}")
-    blocks: list[Block] = [
-        _section(f"{_title_line(card)}\n{about}"),
-        _section("\n".join(people)),
-    ]
-    if card.buttons:
-        blocks.append(_actions(f"coop_card_{card.number}", card.buttons))
-    return blocks[:MESSAGE_BLOCK_LIMIT]
+    return about, people
+
+
+def _drive_text(card: Card, drive: DriveView) -> tuple[str, list[str]]:
+    """A pledge drive's progress (of the group whose conditions hold), deadline, and who is
+    in: nobody is named on a sealed drive that has not tipped (its card has no people)."""
+    kind = "Sealed pledge drive" if drive.sealed else "Pledge drive"
+    lines = [f"{drive.progress_bar()} {drive.progress}"]
+    if drive.conditional:
+        more = f"{drive.conditional:,} more conditional"
+        if drive.conditional_people:
+            more += f": {mentions(drive.conditional_people)}"
+        lines.append(more)
+    closes = due_text(drive.deadline_at)
+    if card.state == "open":
+        left = f" · {drive.time_left}" if drive.time_left else ""
+        lines.append(f"Sign-up closes {closes}{left}")
+    elif card.state == "failed":
+        lines.append(f"Closed {closes} without reaching its goal")
+    if drive.sealed and card.state != "tipped":
+        lines.append("🔒 Sealed: only counts show until it tips")
+    if drive.task_number is not None:
+        lines.append(f"🎉 Now task #{drive.task_number}")
+        if drive.did or drive.didnt:
+            lines.append(f"Did it: {drive.did:,} · Didn't: {drive.didnt:,}")
+    if card.committed:
+        lines.append(f"*In:* {mentions(card.committed)}")
+    return f"{kind} by <@{card.creator.id}>", lines
+
+
+def drive_form(message: MessageRef, text: str) -> Block:
+    """The form "Start a pledge drive" opens over `message`; the message rides along in the
+    view's private metadata, to come back with the submission."""
+    preview = mrkdwn(" ".join(text.split()), 300) or "_(no text)_"
+    return {
+        "type": "modal",
+        "callback_id": DRIVE_FORM,
+        "title": _plain("Start a pledge drive"),
+        "submit": _plain("Start"),
+        "close": _plain("Cancel"),
+        "private_metadata": form_metadata(message, text),
+        "blocks": [
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"From: {preview}"}]},
+            _input(
+                GOAL,
+                "Goal",
+                {"type": "number_input", "is_decimal_allowed": False, "min_value": "1"},
+                hint="How many people it takes, or how much of the unit",
+            ),
+            _input(
+                DEADLINE,
+                "Sign-up deadline",
+                _text_input("friday 5pm"),
+                hint="When pledging closes, like “friday 5pm” or “in 3 days”",
+            ),
+            _input(
+                UNIT,
+                "Unit",
+                _text_input("hours, EUR… (empty: count people)", MAX_UNIT),
+                optional=True,
+            ),
+            _input(
+                SEALED,
+                "Sealed",
+                {
+                    "type": "checkboxes",
+                    "options": [
+                        {"text": _plain("Only counts show until it tips"), "value": SEALED}
+                    ],
+                },
+                optional=True,
+            ),
+        ],
+    }
+
+
+def form_metadata(message: MessageRef, text: str) -> str:
+    """The message a form is about, as private metadata; its text is cut to fit Slack's
+    limit (the drive's title is its first line)."""
+
+    def encode(kept: str) -> str:
+        fields = {"channel": message.channel.id, "ts": message.id, "thread_ts": message.thread_id}
+        return json.dumps(fields | {"text": kept}, ensure_ascii=False)
+
+    if len(encoded := encode(text)) <= PRIVATE_METADATA_LIMIT:
+        return encoded
+    # The longest beginning that fits (escapes make the encoding longer than the text).
+    low, high = 0, min(len(text), PRIVATE_METADATA_LIMIT)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(encode(text[:middle])) <= PRIVATE_METADATA_LIMIT:
+            low = middle
+        else:
+            high = middle - 1
+    return encode(text[:low])
+
+
+def _text_input(placeholder: str, max_length: int | None = None) -> Block:
+    element: Block = {"type": "plain_text_input", "placeholder": _plain(placeholder)}
+    if max_length is not None:
+        element["max_length"] = max_length
+    return element
+
+
+def _plain(text: str) -> Block:
+    return {"type": "plain_text", "text": text}
+
+
+def _input(
+    name: str, label: str, element: Block, *, hint: str | None = None, optional: bool = False
+) -> Block:
+    block: Block = {
+        "type": "input",
+        "block_id": name,
+        "label": _plain(label),
+        "element": {**element, "action_id": name},
+        "optional": optional,
+    }
+    if hint is not None:
+        block["hint"] = _plain(hint)
+    return block
 
 
 def dm_blocks(text: str, buttons: Sequence[Button]) -> list[Block]:
@@ -114,7 +250,7 @@ def dm_blocks(text: str, buttons: Sequence[Button]) -> list[Block]:
 
 
 def home_view(cards: Sequence[Card], member_id: str) -> Block:
-    """The App Home tab: the open tasks `member_id` is in or waiting for."""
+    """The App Home tab: the open tasks `member_id` is in or waiting for, and their pledges."""
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Your commitments"}}
     ]
@@ -127,15 +263,23 @@ def home_view(cards: Sequence[Card], member_id: str) -> Block:
         )
     room = VIEW_BLOCK_LIMIT - len(blocks) - 1  # one block left for "and N more"
     for card in cards[:room]:
-        waiting = any(p.id == member_id for p in card.waitlist)
-        due = _due(card)
-        line = card.progress + (f" · {due}" if due else "")
-        status = "You're on the waitlist" if waiting else "You're in"
-        blocks.append(_section(f"{_title_line(card)}\n{line}\n{status}"))
+        blocks.append(_section(f"{_title_line(card)}\n{_home_lines(card, member_id)}"))
     if len(cards) > room:
         more = f"…and {len(cards) - room} more. `/coop mine` lists them all."
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
     return {"type": "home", "blocks": blocks}
+
+
+def _home_lines(card: Card, member_id: str) -> str:
+    """How a card looks on the Home tab, under its title."""
+    if card.drive is not None:
+        left = f" · {card.drive.time_left}" if card.drive.time_left else ""
+        closes = f"sign-up closes {due_text(card.drive.deadline_at)}{left}"
+        return f"{card.progress} · {closes}\nYou've pledged"
+    waiting = any(p.id == member_id for p in card.waitlist)
+    due = _due(card)
+    line = card.progress + (f" · {due}" if due else "")
+    return line + ("\nYou're on the waitlist" if waiting else "\nYou're in")
 
 
 def _actions(block_id: str, buttons: Sequence[Button]) -> Block:

@@ -20,6 +20,8 @@ from adapters.slack.surface import (
     BOT_EVENTS,
     BUTTON_ACTION,
     COMMAND,
+    DRIVE_FORM,
+    DRIVE_SHORTCUT,
     OAUTH_EVENTS,
     TRACK_SHORTCUT,
 )
@@ -46,6 +48,19 @@ def register(
     async def on_shortcut(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await adapter.on_shortcut(body, workspace_of(context))
         await ack()
+
+    @app.shortcut(DRIVE_SHORTCUT.callback_id)
+    async def on_drive_shortcut(
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        # The form opens after the acknowledgement: a slow views.open cannot delay it.
+        await adapter.on_drive_shortcut(body, workspace_of(context))
+        await ack()
+
+    @app.view(DRIVE_FORM)
+    async def on_drive_form(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await adapter.on_drive_form(body, workspace_of(context))
+        await ack()  # closes the form; the core answers privately in the message's channel
 
     # Bolt acknowledges events itself once these return.
     handlers = {

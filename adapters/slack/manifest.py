@@ -13,13 +13,13 @@ from adapters.slack.surface import (
     COMMAND_DESCRIPTION,
     COMMAND_USAGE_HINT,
     OAUTH_EVENTS,
-    TRACK_SHORTCUT,
+    SHORTCUTS,
     bot_scopes,
 )
 from bot.config import Settings, SlackSettings
 
 PLACEHOLDER_URL = "https://coopbot.example.org"
-DESCRIPTION = "Turns chat into tracked cooperative work: tasks, sign-ups, waitlists."
+DESCRIPTION = "Turns chat into tracked cooperative work: tasks, sign-ups, waitlists, pledge drives."
 
 _HOW_TO = """\
 # Slack app manifest for {name}. At https://api.slack.com/apps choose "Create New App",
@@ -61,11 +61,12 @@ def manifest(settings: SlackSettings) -> dict[str, Any]:
             "slash_commands": [command],
             "shortcuts": [
                 {
-                    "name": TRACK_SHORTCUT.name,
+                    "name": shortcut.name,
                     "type": "message",
-                    "callback_id": TRACK_SHORTCUT.callback_id,
-                    "description": TRACK_SHORTCUT.description,
+                    "callback_id": shortcut.callback_id,
+                    "description": shortcut.description,
                 }
+                for shortcut in SHORTCUTS
             ],
         },
         "oauth_config": oauth,

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from adapters.slack.blocks import DEADLINE, GOAL, SEALED, UNIT
 from adapters.slack.directory import Workspace
 from adapters.slack.surface import BUTTON_ACTION
-from bot.events import ButtonPressed, CommandInvoked, MessageTracked, ReactionAdded, ReactionRemoved
+from bot.events import (
+    ButtonPressed,
+    CommandInvoked,
+    DriveRequested,
+    MessageTracked,
+    ReactionAdded,
+    ReactionRemoved,
+)
 from bot.refs import ChannelRef, MemberRef, MessageRef
 
 Payload = dict[str, Any]
@@ -79,11 +88,41 @@ def button_event(body: Payload, ws: Workspace, actor: MemberRef) -> ButtonPresse
     return ButtonPressed(actor, message, match[1], int(value), body.get("trigger_id"))
 
 
-def shortcut_event(body: Payload, ws: Workspace, actor: MemberRef) -> MessageTracked:
-    """The "Track as task" message shortcut; its payload carries the message's text."""
+def shortcut_message(body: Payload, ws: Workspace) -> tuple[MessageRef, str]:
+    """The message a message shortcut was used on, and its text (the payload carries it)."""
     source = body.get("message") or {}
     ts = str(source.get("ts") or body["message_ts"])
     channel = ChannelRef(ws.community, str(body["channel"]["id"]), body["channel"].get("name", ""))
-    message = MessageRef(channel, ts, _thread(source, ts))
-    text = unescape(str(source.get("text") or ""))
+    return MessageRef(channel, ts, _thread(source, ts)), unescape(str(source.get("text") or ""))
+
+
+def shortcut_event(body: Payload, ws: Workspace, actor: MemberRef) -> MessageTracked:
+    """The "Track as task" message shortcut."""
+    message, text = shortcut_message(body, ws)
     return MessageTracked(actor, message, text, body.get("trigger_id"))
+
+
+def drive_form_event(body: Payload, ws: Workspace, actor: MemberRef) -> DriveRequested:
+    """The submitted "Start a pledge drive" form (see blocks.drive_form); the core checks
+    the fields as typed."""
+    view = body["view"]
+    about = json.loads(view["private_metadata"])
+    channel = ChannelRef(ws.community, str(about["channel"]))
+    message = MessageRef(channel, str(about["ts"]), about.get("thread_ts"))
+    values = (view.get("state") or {}).get("values") or {}
+
+    def typed(name: str) -> str:
+        return str((values.get(name) or {}).get(name, {}).get("value") or "")
+
+    ticked = (values.get(SEALED) or {}).get(SEALED, {}).get("selected_options") or ()
+    return DriveRequested(
+        actor,
+        message,
+        str(about["text"]),
+        goal=typed(GOAL),
+        deadline=typed(DEADLINE),
+        unit=typed(UNIT),
+        sealed=any(option.get("value") == SEALED for option in ticked),
+        # A view is submitted once (it closes), and a redelivery carries the same id.
+        event_id=str(view["id"]),
+    )

@@ -26,6 +26,14 @@ TRACK_SHORTCUT = Shortcut(
     name="Track as task",
     description="Turn this message into a task people can join",
 )
+DRIVE_SHORTCUT = Shortcut(
+    callback_id="coop_pledge_drive",
+    name="Start a pledge drive",
+    description="Turn this message into a pledge drive: it happens if enough people pledge",
+)
+SHORTCUTS = (TRACK_SHORTCUT, DRIVE_SHORTCUT)  # message shortcuts, in the manifest's order
+# The form the drive shortcut opens; its submission comes back with this callback id.
+DRIVE_FORM = "coop_pledge_drive_form"
 
 BUTTON_PREFIX = "coop_"
 # The buttons the core puts on messages, grouped by what the number in their value is.
@@ -41,6 +49,9 @@ BUTTON_NAMES = (
     # On "did it happen?" DMs: the action's number.
     "checkin_done",
     "checkin_not",
+    # On "did you do it?" DMs after a tipped pledge drive: the drive's number.
+    "pledge_did",
+    "pledge_didnt",
 )
 BUTTON_ACTION = re.compile(rf"^{BUTTON_PREFIX}({'|'.join(BUTTON_NAMES)})$")
 
@@ -66,6 +77,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.replies": _HISTORY,
     "users.info": ("users:read",),
     "views.publish": (),
+    "views.open": (),  # the pledge drive form
 }
 EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "app_home_opened": (),

@@ -158,6 +158,7 @@ class FakeSlack:
             "conversations.replies": self._conversations_replies,
             "users.info": self._users_info,
             "views.publish": self._views_publish,
+            "views.open": self._views_open,
             "apps.connections.open": self._apps_connections_open,
         }
 
@@ -583,6 +584,27 @@ class FakeSlack:
         view.setdefault("type", "home")
         view["id"] = f"V{next(self._view_ids):07d}"
         return {"ok": True, "view": view}
+
+    def _views_open(self, params: dict[str, Any]) -> JsonDict:
+        """A modal, as Slack answers views.open: the view with its id and an empty state.
+        (Slack also refuses a trigger older than 3 seconds; the fake takes any trigger.)"""
+        if not params.get("trigger_id"):
+            return _error("invalid_trigger_id")
+        view = _maybe_json(params.get("view"))
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            return _error("invalid_arguments")
+        opened = {
+            **view,
+            "id": f"V{next(self._view_ids):07d}",
+            "team_id": self.team_id,
+            "app_id": self.app_id,
+            "bot_id": self.bot_id,
+            "state": {"values": {}},
+            "hash": uuid.uuid4().hex[:20],
+            "private_metadata": str(view.get("private_metadata") or ""),
+            "callback_id": str(view.get("callback_id") or ""),
+        }
+        return {"ok": True, "view": opened}
 
     def _apps_connections_open(self, params: dict[str, Any]) -> JsonDict:
         return {"ok": True, "url": self.socket_url}
@@ -1315,3 +1337,41 @@ def message_shortcut_body(
         **kwargs,
     )
     return urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+
+
+def view_submission_payload(
+    user_id: str,
+    view: JsonDict,
+    typed: Mapping[str, str | Sequence[str]],
+    team_id: str = "T1",
+    *,
+    user_name: str | None = None,
+) -> JsonDict:
+    """A submitted modal (``view_submission``, Socket Mode ``interactive``): `view` as
+    views.open answered it, `typed` what was entered in each input block, by block id (for
+    checkboxes, the values of the ticked options). Like Slack, every input of the view has a
+    state, empty ones a null value."""
+    values: JsonDict = {}
+    for block in view.get("blocks") or ():
+        if block.get("type") != "input":
+            continue
+        element = block["element"]
+        entered = typed.get(block["block_id"])
+        if element["type"] == "checkboxes":
+            ticked = [o for o in element.get("options") or () if o["value"] in (entered or ())]
+            state: JsonDict = {"type": "checkboxes", "selected_options": ticked}
+        else:
+            state = {"type": element["type"], "value": entered or None}
+        values[block["block_id"]] = {element["action_id"]: state}
+    return {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": "fake-slack"},
+        "user": _user_block(user_id, team_id, user_name),
+        "api_app_id": APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "trigger_id": _trigger_id(),
+        "view": {**view, "state": {"values": values}},
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
