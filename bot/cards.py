@@ -54,6 +54,15 @@ class DriveView:
         """ "7 of 10 in", or "14 of 20 hours"."""
         return drive_progress(self.reached, self.goal, self.unit)
 
+    def sealed_note(self, state: str) -> str:
+        """What a sealed drive's card says about names, in `state` ("" when not sealed or
+        tipped)."""
+        if not self.sealed or state == "tipped":
+            return ""
+        if state == "open":
+            return "Sealed: only counts show until it tips"
+        return "Sealed: who pledged stays private"
+
     def progress_bar(self, width: int = 10) -> str:
         filled = min(width, round(width * self.reached / self.goal)) if self.goal else 0
         return "▰" * filled + "▱" * (width - filled)

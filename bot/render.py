@@ -52,8 +52,8 @@ def drive_lines(card: Card, drive: DriveView, tz_name: str) -> list[str]:
         lines.append(f"closed {closes} without reaching its goal")
     if card.committed:
         lines.append(f"in: {names(card.committed)}")
-    elif drive.sealed and card.state != "tipped":
-        lines.append("sealed: names show only if it tips")
+    elif note := drive.sealed_note(card.state):
+        lines.append(note[0].lower() + note[1:])
     if drive.task_number is not None:
         lines.append(f"tipped: now task #{drive.task_number}")
         if drive.did or drive.didnt:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -152,10 +152,39 @@ def as_admin(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def menu(who: str, target: dict[str, Any]) -> dict[str, Any]:
+def menu(who: str, target: dict[str, Any], name: str = "Track as task") -> dict[str, Any]:
+    """The message context menu `name` used by `who` on `target`."""
     return message_command_interaction(
-        GUILD_ID, CHANNEL_ID, USERS[who], "Track as task", target, command_guild_id=GUILD_ID
+        GUILD_ID, CHANNEL_ID, USERS[who], name, target, command_guild_id=GUILD_ID
     )
+
+
+def modal_submit(
+    who: str,
+    guild_id: int | None,
+    channel_id: int,
+    modal: dict[str, Any],
+    values: Mapping[str, str],
+) -> dict[str, Any]:
+    """The interaction Discord sends when `who` fills in a modal the bot opened (`modal` is the
+    data of its callback), each text input given its value by label; the rest left empty."""
+    inputs = [c for row in modal["components"] for c in row.get("components", [row])]
+    fields = {c["label"]: c["custom_id"] for c in inputs if c.get("type") == 4}
+    assert set(values) <= set(fields), f"the modal has {sorted(fields)}"
+    payload = component_interaction(guild_id, channel_id, USERS[who], modal["custom_id"], {})
+    payload["type"] = 5
+    payload["data"] = {
+        "custom_id": modal["custom_id"],
+        "components": [
+            {
+                "type": 1,
+                "components": [{"type": 4, "custom_id": custom_id, "value": values.get(label, "")}],
+            }
+            for label, custom_id in fields.items()
+        ],
+    }
+    del payload["message"]
+    return payload
 
 
 def press(who: str, button: str, number: int, card: dict[str, Any]) -> dict[str, Any]:

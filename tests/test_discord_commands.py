@@ -16,12 +16,18 @@ import pytest
 
 from adapters.discord.chat import untitled_text
 from adapters.discord.commands import MAX_ACTION_ID, command_text, quote
-from adapters.discord.embeds import EMBED_LIMIT, FIELD_VALUE_LIMIT, card_embed, chunks
+from adapters.discord.embeds import (
+    DESCRIPTION_LIMIT,
+    EMBED_LIMIT,
+    FIELD_VALUE_LIMIT,
+    card_embed,
+    chunks,
+)
 from adapters.discord.invite import invite_url
 from adapters.discord.reactions import Position, ReactionGate
 from adapters.discord.refs import community_ref, message_ref
 from bot import cli
-from bot.cards import Button, Card, Person
+from bot.cards import Button, Card, DriveView, Person
 from bot.config import ConfigError, load_settings
 from bot.grammar import GRAMMAR, MAX_TITLE, SUBCOMMANDS, Param, ParamKind, parse, tokenize
 from tests.discord_support import (
@@ -79,7 +85,9 @@ def test_registered_coop_options_match_the_grammar_exactly(tmp_path: Path) -> No
         assert fake.calls_to("PUT", r"/applications/\d+/commands") == []  # not global
         registered = {(c["name"], c["type"]): c for c in fake.commands(GUILD_ID)}
 
-    assert set(registered) == {("coop", 1), ("Track as task", 3)}
+    assert set(registered) == {("coop", 1), ("Track as task", 3), ("Start a pledge drive", 3)}
+    for name in ("Track as task", "Start a pledge drive"):
+        assert registered[name, 3]["dm_permission"] is False
     coop = registered["coop", 1]
     assert coop["dm_permission"] is False
     assert [s["name"] for s in coop["options"]] == [s.name for s in GRAMMAR]
@@ -312,6 +320,85 @@ def test_an_overdue_card_says_so_where_it_shows_the_due_time() -> None:
     on_time = card_embed(big_card(2))
     assert "Overdue" not in (on_time.description or "")
     assert on_time.colour == discord.Colour.blurple()
+
+
+def drive_card(state: str = "open", people: int = 2, **drive: Any) -> Card:
+    crowd = tuple(Person(str(10**18 + i), f"person {i}") for i in range(people))
+    view = DriveView(
+        goal=10,
+        unit=None,
+        reached=people,
+        group=people,
+        conditional=people,
+        deadline_at=datetime(2026, 12, 24, 18, 0, tzinfo=UTC),
+        sealed=False,
+        conditional_people=crowd,
+    )
+    return replace(
+        big_card(0),
+        kind="pledge",
+        state=state,
+        need=None,
+        due_at=view.deadline_at,
+        committed=crowd,
+        done=(),
+        waitlist=(),
+        buttons=(Button("join", "Pledge", 123456), Button("leave", "Withdraw", 123456)),
+        drive=replace(view, **drive),
+    )
+
+
+def test_a_drive_embed_shows_progress_the_conditional_and_the_deadline_within_limits() -> None:
+    unix = int(datetime(2026, 12, 24, 18, 0, tzinfo=UTC).timestamp())
+    small = card_embed(drive_card(people=2))
+    assert (small.description or "").split("\n") == [
+        "Pledge drive by <@1400000000000000010>",
+        "▰▰▱▱▱▱▱▱▱▱ **2 of 10 in**",
+        f"2 more conditional: <@{10**18}>, <@{10**18 + 1}>",
+        f"Sign-up closes <t:{unix}:f> (<t:{unix}:R>)",
+    ]
+    assert [(f.name, f.value) for f in small.fields] == [("In", f"<@{10**18}>, <@{10**18 + 1}>")]
+    assert small.footer.text == "Open"
+
+    crowded = card_embed(drive_card(people=1000, conditional=1000, unit="*hours*"))
+    assert len(crowded) <= EMBED_LIMIT and len(crowded.title or "") <= 256
+    assert len(crowded.description or "") <= DESCRIPTION_LIMIT
+    lines = (crowded.description or "").split("\n")
+    assert lines[1] == "▰▰▰▰▰▰▰▰▰▰ **1,000 \\*hours\\* (goal 10)**"  # typed markup stays text
+    assert lines[2].startswith("1,000 more conditional: <@") and lines[2].endswith(" more")
+    assert all(len(f.value or "") <= FIELD_VALUE_LIMIT for f in crowded.fields)
+
+
+def test_a_sealed_drive_embed_has_counts_and_no_people_until_it_tips() -> None:
+    sealed = drive_card(people=0, reached=3, conditional=2, sealed=True, conditional_people=())
+    embed = card_embed(sealed)
+    lines = (embed.description or "").split("\n")
+    assert lines[0].startswith("Sealed pledge drive by ")
+    assert lines[1:3] == ["▰▰▰▱▱▱▱▱▱▱ **3 of 10 in**", "2 more conditional"]
+    assert "🔒 Sealed: only counts show until it tips" in lines
+    assert embed.fields == []
+    failed = card_embed(replace(sealed, state="failed", buttons=()))
+    assert failed.footer.text == "Failed" and failed.fields == []
+    assert not any(
+        line.startswith("Sign-up closes") for line in (failed.description or "").split("\n")
+    )
+
+    tipped = drive_card(
+        "tipped",
+        3,
+        conditional=0,
+        sealed=True,
+        conditional_people=(),
+        task_number=7,
+        did=2,
+        didnt=1,
+    )
+    embed = card_embed(replace(tipped, buttons=()))
+    lines = (embed.description or "").split("\n")
+    assert lines[-2:] == ["🎉 Tipped! Now task #7", "Did it: 2 · Didn't: 1"]
+    assert "🔒 Sealed: only counts show until it tips" not in lines
+    assert [f.name for f in embed.fields] == ["In"] and embed.footer.text == "Tipped"
+    assert embed.colour == discord.Colour.green()
 
 
 def test_long_private_text_is_split_below_the_message_limit() -> None:

@@ -34,6 +34,7 @@ from tests.discord_support import (
     followup_texts,
     interact,
     menu,
+    modal_submit,
     new_core,
     new_fake,
     press,
@@ -343,26 +344,6 @@ def test_a_hundred_reactions_in_a_second_give_a_handful_of_card_edits(tmp_path: 
         assert len(action_of(core, 1).commitments) == 100
 
 
-def modal_submit(
-    who: str, guild_id: int | None, channel_id: int, modal: dict[str, Any], title: str
-) -> dict:
-    """The interaction Discord sends when someone fills in a modal the bot opened."""
-    inputs = [c for row in modal["components"] for c in row.get("components", [row])]
-    [text_input] = [c for c in inputs if c.get("type") == 4]
-    payload = component_interaction(guild_id, channel_id, USERS[who], modal["custom_id"], {})
-    payload["type"] = 5
-    payload["data"] = {
-        "custom_id": modal["custom_id"],
-        "components": [
-            {"type": 1, "components": [
-                {"type": 4, "custom_id": text_input["custom_id"], "value": title}
-            ]}
-        ],
-    }  # fmt: skip
-    del payload["message"]
-    return payload
-
-
 async def fill_in(
     fake: FakeDiscord, opener: dict[str, Any], who: str, guild_id: int | None, title: str
 ) -> dict[str, Any]:
@@ -370,7 +351,9 @@ async def fill_in(
     await interact(fake, opener)
     [opened] = fake.calls_to("POST", rf"/interactions/{opener['id']}/.+")
     assert opened.json["type"] == 9  # a modal
-    submit = modal_submit(who, guild_id, int(opener["channel_id"]), opened.json["data"], title)
+    submit = modal_submit(
+        who, guild_id, int(opener["channel_id"]), opened.json["data"], {"Title": title}
+    )
     await interact(fake, submit)
     return submit
 
@@ -538,7 +521,11 @@ def test_shards_intents_and_who_syncs_commands(tmp_path: Path) -> None:
         assert identify["shard"] == [0, 1]
         assert identify["intents"] == 1 | 1 << 10 | 1 << 15
         assert len(fake.calls_to("PUT", rf"/applications/{APPLICATION_ID}/commands")) == 1
-        assert {c["name"] for c in fake.commands()} == {"coop", "Track as task"}  # global
+        assert {c["name"] for c in fake.commands()} == {  # global
+            "coop",
+            "Track as task",
+            "Start a pledge drive",
+        }
 
 
 def test_serve_runs_from_settings_beside_the_console_on_one_database(

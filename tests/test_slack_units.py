@@ -337,6 +337,7 @@ def test_a_failed_drive_says_when_it_closed() -> None:
     assert head.startswith("*#1 Beach*  _(failed)_")
     assert f"Closed {due_text(DEADLINE)} without reaching its goal" in body
     assert "Sign-up closes" not in body and "left" not in body
+    assert "🔒 Sealed: who pledged stays private" in body and "until it tips" not in body
     assert card_fallback(failed) == "#1 Beach — 1 of 3 in (failed)"
 
 

@@ -1,5 +1,6 @@
-"""The Discord adapter (discord.py): /coop, the "Track as task" menu, reactions and task cards
-with buttons, in the same event loop and on the same database as the other adapters."""
+"""The Discord adapter (discord.py): /coop, the "Track as task" and "Start a pledge drive"
+menus, reactions, and cards (tasks and pledge drives) with buttons, in the same event loop and
+on the same database as the other adapters."""
 
 from __future__ import annotations
 

@@ -191,8 +191,10 @@ class DiscordChat:
             options["mention_author"] = False
         found = await self._sent_before(d, target, lambda m: _is_card(m, card.number))
         sent = found or await self._send(target, d.key, **options)
-        if card.buttons and self.may(
-            guild_id, int(channel.id), "add_reactions", "read_message_history"
+        if (
+            card.buttons
+            and not _sealed(card)
+            and self.may(guild_id, int(channel.id), "add_reactions", "read_message_history")
         ):
             # Ready to click; adding a reaction the bot already added changes nothing.
             self._in_background(sent.add_reaction(self.commit_emoji))
@@ -400,6 +402,12 @@ class DiscordChat:
 def _refused_in(channel: ChannelRef, missing: list[str]) -> Refused:
     reason = f"missing {', '.join(missing)} in channel {channel.id}"
     return Refused(reason, notice=cannot_post(channel.id, missing, "messages"))
+
+
+def _sealed(card: Card) -> bool:
+    """A sealed drive, which takes no reactions: everyone sees who reacted, so no reaction
+    is seeded to invite one."""
+    return card.drive is not None and card.drive.sealed
 
 
 def _is_card(message: discord.Message, number: int) -> bool:

@@ -1,5 +1,5 @@
-"""The one cog: /coop, the "Track as task" menu, buttons (on cards and in DMs) and reactions,
-each turned into a neutral event for the core."""
+"""The one cog: /coop, the "Track as task" and "Start a pledge drive" menus, buttons (on cards
+and in DMs), forms and reactions, each turned into a neutral event for the core."""
 
 from __future__ import annotations
 
@@ -24,11 +24,14 @@ from adapters.discord.refs import (
     member_ref,
     message_ref,
 )
-from adapters.discord.views import COG_NAME, TitleModal
+from adapters.discord.views import COG_NAME, DriveForm, DriveModal, TitleModal
 from bot.core import Core
+from bot.drives import parse_sealed
+from bot.errors import CoopError
 from bot.events import (
     ButtonPressed,
     CommandInvoked,
+    DriveRequested,
     Event,
     Inbound,
     MessageTracked,
@@ -42,9 +45,12 @@ from bot.refs import ChannelRef, CommunityRef, MemberRef
 log = logging.getLogger(__name__)
 
 MENU_NAME = "Track as task"
+DRIVE_MENU_NAME = "Start a pledge drive"
 # Autocomplete must answer within Discord's 3 seconds too; a slow database suggests nothing.
 SUGGEST_TIMEOUT = 2.0
 CHOICES_LIMIT = 25
+# The subcommands that post a card where they are typed.
+POSTING = frozenset({"task", "pledge"})
 
 
 class CoopCog(commands.Cog, name=COG_NAME):
@@ -60,24 +66,30 @@ class CoopCog(commands.Cog, name=COG_NAME):
             self.run_command,
             {ParamKind.ACTION_ID: self.suggest_actions, ParamKind.TIMEZONE: self.suggest_zones},
         )
-        self.menu = app_commands.guild_only(
-            app_commands.ContextMenu(name=MENU_NAME, callback=self.track_as_task)
-        )
+        self.menus = [
+            app_commands.guild_only(app_commands.ContextMenu(name=name, callback=callback))
+            for name, callback in (
+                (MENU_NAME, self.track_as_task),
+                (DRIVE_MENU_NAME, self.start_drive),
+            )
+        ]
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.group)
-        self.bot.tree.add_command(self.menu)
+        for menu in self.menus:
+            self.bot.tree.add_command(menu)
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.group.name)
-        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+        for menu in self.menus:
+            self.bot.tree.remove_command(menu.name, type=menu.type)
 
     # --- interactions -----------------------------------------------------------------------
 
     async def run_command(self, interaction: discord.Interaction, text: str) -> None:
         """A /coop subcommand, as the grammar text its options stand for."""
         actor, channel = _actor(interaction), _channel(interaction)
-        posts = text.split(" ", 1)[0] == "task"
+        posts = text.split(" ", 1)[0] in POSTING
         event = CommandInvoked(actor, channel, text, str(interaction.id))
         await self._take(event, interaction, thinking=True, posts=posts)
 
@@ -89,10 +101,7 @@ class CoopCog(commands.Cog, name=COG_NAME):
         text = message_text(message)
         if not text:
             modal = TitleModal(interaction.guild_id, message.channel.id, message.id, tracked=False)
-            try:
-                await interaction.response.send_modal(modal)
-            except discord.HTTPException as exc:
-                log.info("interaction %s not answered: %s", interaction.id, exc)
+            await _open(interaction, modal)
             return
         community = _community(interaction)
         event = MessageTracked(
@@ -102,6 +111,14 @@ class CoopCog(commands.Cog, name=COG_NAME):
             str(interaction.id),
         )
         await self._take(event, interaction, thinking=True, posts=True)
+
+    async def start_drive(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """The message context menu "Start a pledge drive": a form asks for its terms."""
+        assert interaction.guild_id is not None
+        modal = DriveModal(
+            interaction.guild_id, message.channel.id, message.id, message_text(message)
+        )
+        await _open(interaction, modal)
 
     async def on_button(
         self, interaction: discord.Interaction, name: str, guild_id: int, number: int
@@ -135,11 +152,9 @@ class CoopCog(commands.Cog, name=COG_NAME):
         title = title.strip()
         event: Event
         if not title:
-            inbound = Inbound(
-                TitleGiven(actor, message, title), interaction_handle(interaction, True)
+            await self._refuse(
+                TitleGiven(actor, message, title), interaction, "A title needs some text."
             )
-            if await _acknowledge(interaction, thinking=True):
-                await self.core.coop.tell(inbound, "A title needs some text.")
             return
         if tracked:
             event = TitleGiven(actor, message, title, str(interaction.id))
@@ -148,6 +163,40 @@ class CoopCog(commands.Cog, name=COG_NAME):
             text = f"{title}\n{jump_url(message)}"
             event = MessageTracked(actor, message, text, str(interaction.id))
         await self._take(event, interaction, thinking=True, posts=not tracked)
+
+    async def on_drive_form(
+        self,
+        interaction: discord.Interaction,
+        guild_id: int,
+        channel_id: int,
+        message_id: int,
+        text: str,
+        form: DriveForm,
+    ) -> None:
+        """The "Start a pledge drive" form, filled in: the message becomes a drive."""
+        community = community_ref(guild_id, self.bot.get_guild(guild_id))
+        message = message_ref(community, channel_id, message_id)
+        if not text and form.title.strip():
+            # The link stays in the drive's text, so it leads back to the message.
+            text = f"{form.title.strip()}\n{jump_url(message)}"
+        actor = _actor(interaction, community)
+        try:
+            sealed = parse_sealed(form.sealed.strip() or None)
+        except CoopError as err:
+            refused = DriveRequested(actor, message, text, form.goal, form.deadline)
+            await self._refuse(refused, interaction, err.message)
+            return
+        event = DriveRequested(
+            actor,
+            message,
+            text,
+            form.goal,
+            form.deadline,
+            form.unit.strip(),
+            sealed,
+            str(interaction.id),
+        )
+        await self._take(event, interaction, thinking=True, posts=True)
 
     # --- reactions --------------------------------------------------------------------------
 
@@ -226,9 +275,22 @@ class CoopCog(commands.Cog, name=COG_NAME):
         if await _acknowledge(interaction, thinking) and refusal is not None:
             await self.core.coop.tell(inbound, refusal)
 
+    async def _refuse(self, event: Event, interaction: discord.Interaction, text: str) -> None:
+        """Answer `event` privately with `text`, without handing it to the core."""
+        inbound = Inbound(event, interaction_handle(interaction, True))
+        if await _acknowledge(interaction, thinking=True):
+            await self.core.coop.tell(inbound, text)
+
     def _cannot_post(self, channel: ChannelRef) -> str | None:
         missing = self.chat.missing_to_post(int(channel.community.id), int(channel.id))
-        return cannot_post(channel.id, missing, "task cards") if missing else None
+        return cannot_post(channel.id, missing, "cards") if missing else None
+
+
+async def _open(interaction: discord.Interaction, modal: discord.ui.Modal) -> None:
+    try:
+        await interaction.response.send_modal(modal)
+    except discord.HTTPException as exc:
+        log.info("interaction %s not answered: %s", interaction.id, exc)
 
 
 async def _acknowledge(interaction: discord.Interaction, thinking: bool) -> bool:

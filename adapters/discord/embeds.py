@@ -1,4 +1,4 @@
-"""Cards as embeds, and text cut to Discord's limits."""
+"""Cards (tasks and pledge drives) as embeds, and text cut to Discord's limits."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 
 import discord
 
-from bot.cards import Card, Person
+from bot.cards import Card, DriveView, Person
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 TITLE_LIMIT = 256
@@ -19,6 +19,8 @@ _COLOURS = {
     "open": discord.Colour.blurple(),
     "closed": discord.Colour.green(),
     "cancelled": discord.Colour.dark_grey(),
+    "tipped": discord.Colour.green(),
+    "failed": discord.Colour.dark_grey(),
 }
 OVERDUE_COLOUR = discord.Colour.orange()
 
@@ -70,13 +72,16 @@ def people(persons: tuple[Person, ...], limit: int = FIELD_VALUE_LIMIT) -> str:
     return ", ".join(shown)
 
 
-def timestamp(when: datetime) -> str:
-    """The moment in each reader's own time zone, absolute and relative."""
+def timestamp(when: datetime, style: str = "F") -> str:
+    """The moment in each reader's own time zone, absolute (`style` F: with the weekday, f:
+    without) and relative."""
     unix = int(when.timestamp())
-    return f"<t:{unix}:F> (<t:{unix}:R>)"
+    return f"<t:{unix}:{style}> (<t:{unix}:R>)"
 
 
 def card_embed(card: Card) -> discord.Embed:
+    if card.drive is not None:
+        return drive_embed(card, card.drive)
     lines = [f"by {mention(card.creator)}"]
     if card.due_at:
         due = f"due {timestamp(card.due_at)}"
@@ -92,6 +97,40 @@ def card_embed(card: Card) -> discord.Embed:
         embed.add_field(name="Done", value=people(card.done), inline=False)
     if card.waitlist:
         embed.add_field(name="Waitlist", value=people(card.waitlist), inline=False)
+    embed.set_footer(text=card.state.capitalize())
+    return embed
+
+
+def drive_embed(card: Card, drive: DriveView) -> discord.Embed:
+    """A pledge drive: progress of the group whose conditions hold, who else is conditional,
+    when sign-up closes and, once it tipped, the task it became. A sealed drive names nobody
+    until it tips (its card has no people then)."""
+    kind = "Sealed pledge drive" if drive.sealed else "Pledge drive"
+    # The unit is typed by people and sits inside the bold.
+    progress = discord.utils.escape_markdown(drive.progress)
+    lines = [f"{kind} by {mention(card.creator)}", f"{drive.progress_bar()} **{progress}**"]
+    if drive.conditional:
+        more = f"{drive.conditional:,} more conditional"
+        if drive.conditional_people:
+            more += ": " + people(drive.conditional_people, FIELD_VALUE_LIMIT)
+        lines.append(more)
+    if card.state == "open":
+        lines.append(f"Sign-up closes {timestamp(drive.deadline_at, 'f')}")
+    elif card.state == "failed":
+        lines.append(f"Closed {timestamp(drive.deadline_at, 'f')} without reaching its goal")
+    if note := drive.sealed_note(card.state):
+        lines.append(f"🔒 {note}")
+    if drive.task_number is not None:
+        lines.append(f"🎉 Tipped! Now task #{drive.task_number}")
+        if drive.did or drive.didnt:
+            lines.append(f"Did it: {drive.did:,} · Didn't: {drive.didnt:,}")
+    embed = discord.Embed(
+        title=shorten(f"#{card.number} {card.title}", TITLE_LIMIT),
+        description=shorten("\n".join(lines), DESCRIPTION_LIMIT),
+        colour=_colour(card),
+    )
+    if card.committed:
+        embed.add_field(name="In", value=people(card.committed), inline=False)
     embed.set_footer(text=card.state.capitalize())
     return embed
 

@@ -33,7 +33,7 @@ def describe(names: list[str]) -> str:
 
 
 def cannot_post(channel_id: str, missing: list[str], what: str) -> str:
-    """Why the bot cannot post `what` ("task cards") in a channel, and who can fix it."""
+    """Why the bot cannot post `what` ("cards") in a channel, and who can fix it."""
     return (
         f"I can't post {what} in <#{channel_id}>: I'm missing the {describe(missing)} "
         "permission there. A server admin can grant it in the channel's settings "

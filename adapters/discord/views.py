@@ -1,5 +1,5 @@
-"""Persistent components: the core's buttons (on cards and under DMs), and the "give it a
-title" button and its modal.
+"""Persistent components: the core's buttons (on cards and under DMs), the "give it a
+title" button and its modal, and the form that starts a pledge drive from a message.
 
 Their custom_ids carry everything needed (button, guild, number or message), and the classes
 are registered with `add_dynamic_items` at start-up, so buttons posted before a restart work.
@@ -9,22 +9,39 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import discord
 
 from bot.cards import Button
+from bot.drives import MAX_UNIT
 from bot.grammar import MAX_TITLE
 
 COG_NAME = "Coop"
 
-# Green to join or to say it happened, blue for done; the rest (leave, snoozes, "it didn't")
-# grey.
+# Green to join (or pledge) or to say it happened, blue for done; the rest (leave, snoozes,
+# "it didn't") grey.
 _STYLES = {
     "join": discord.ButtonStyle.success,
     "done": discord.ButtonStyle.primary,
     "checkin_done": discord.ButtonStyle.success,
+    "pledge_did": discord.ButtonStyle.success,
 }
+# Open modals are forgotten after 15 minutes, when the interaction token would be dead anyway.
+MODAL_TIMEOUT = 15 * 60
+
+
+@dataclass(frozen=True)
+class DriveForm:
+    """The "Start a pledge drive" form as filled in, every field as typed (the core checks
+    them); `title` is asked for only when the message has no text to take it from."""
+
+    goal: str
+    deadline: str
+    unit: str = ""
+    sealed: str = ""
+    title: str = ""
 
 
 class ComponentHandler(Protocol):
@@ -42,6 +59,16 @@ class ComponentHandler(Protocol):
         message_id: int,
         title: str,
         tracked: bool,
+    ) -> None: ...
+
+    async def on_drive_form(
+        self,
+        interaction: discord.Interaction,
+        guild_id: int,
+        channel_id: int,
+        message_id: int,
+        text: str,
+        form: DriveForm,
     ) -> None: ...
 
 
@@ -131,10 +158,9 @@ class TitleModal(discord.ui.Modal):
     )
 
     def __init__(self, guild_id: int, channel_id: int, message_id: int, *, tracked: bool) -> None:
-        # Unique per opening: two people may title the same message at once. Open modals are
-        # forgotten after 15 minutes, when the interaction token would be dead anyway.
-        custom_id = f"coop:titled:{message_id}:{uuid.uuid4().hex[:12]}"
-        super().__init__(title="Name the task", custom_id=custom_id, timeout=15 * 60)
+        super().__init__(
+            title="Name the task", custom_id=_opening("titled", message_id), timeout=MODAL_TIMEOUT
+        )
         self.ids = (guild_id, channel_id, message_id)
         self.tracked = tracked
 
@@ -142,3 +168,59 @@ class TitleModal(discord.ui.Modal):
         await _handler(interaction).on_title_given(
             interaction, *self.ids, self.title_input.value, self.tracked
         )
+
+
+class DriveModal(discord.ui.Modal):
+    """The terms of a pledge drive started from a message (the "Start a pledge drive" menu).
+    Modals have no checkbox, so "sealed" is a yes or no typed in."""
+
+    def __init__(self, guild_id: int, channel_id: int, message_id: int, text: str) -> None:
+        super().__init__(
+            title="Start a pledge drive",
+            custom_id=_opening("drive", message_id),
+            timeout=MODAL_TIMEOUT,
+        )
+        self.ids = (guild_id, channel_id, message_id)
+        self.text = text
+        self.title_input: discord.ui.TextInput[DriveModal] | None = None
+        if not text:
+            self.title_input = discord.ui.TextInput(
+                label="Title", placeholder="What everyone would do", max_length=MAX_TITLE
+            )
+            self.add_item(self.title_input)
+        self.goal: discord.ui.TextInput[DriveModal] = discord.ui.TextInput(
+            label="Goal", placeholder="How many people (or, with a unit, how much)", max_length=12
+        )
+        self.deadline: discord.ui.TextInput[DriveModal] = discord.ui.TextInput(
+            label="Sign-up closes", placeholder='e.g. "friday 5pm" or "in 3 days"', max_length=100
+        )
+        self.unit: discord.ui.TextInput[DriveModal] = discord.ui.TextInput(
+            label="Unit (leave empty to count people)",
+            placeholder="hours, EUR, trees...",
+            required=False,
+            max_length=MAX_UNIT,
+        )
+        self.sealed: discord.ui.TextInput[DriveModal] = discord.ui.TextInput(
+            label="Sealed? (yes or no)",
+            placeholder="no; yes: only counts show until it tips",
+            required=False,
+            max_length=5,
+        )
+        for item in (self.goal, self.deadline, self.unit, self.sealed):
+            self.add_item(item)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        form = DriveForm(
+            goal=self.goal.value,
+            deadline=self.deadline.value,
+            unit=self.unit.value,
+            sealed=self.sealed.value,
+            title=self.title_input.value if self.title_input is not None else "",
+        )
+        await _handler(interaction).on_drive_form(interaction, *self.ids, self.text, form)
+
+
+def _opening(kind: str, message_id: int) -> str:
+    """A modal's custom_id, unique per opening: two people may fill one in for the same
+    message at once."""
+    return f"coop:{kind}:{message_id}:{uuid.uuid4().hex[:12]}"

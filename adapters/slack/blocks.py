@@ -140,8 +140,8 @@ def _drive_text(card: Card, drive: DriveView) -> tuple[str, list[str]]:
         lines.append(f"Sign-up closes {closes}{left}")
     elif card.state == "failed":
         lines.append(f"Closed {closes} without reaching its goal")
-    if drive.sealed and card.state != "tipped":
-        lines.append("🔒 Sealed: only counts show until it tips")
+    if note := drive.sealed_note(card.state):
+        lines.append(f"🔒 {note}")
     if drive.task_number is not None:
         lines.append(f"🎉 Now task #{drive.task_number}")
         if drive.did or drive.didnt:
