@@ -188,9 +188,11 @@ def test_last_pledges_at_two_processes_at_once_tip_the_drive_once(
                 *((user, "join #1") for user in EARLY),
                 (CAREFUL, "join #1 if:3"),
             ]
-            for user, said in before:
+            for done, (user, said) in enumerate(before, start=1):
                 assert asyncio.run(command(ports[0], user, said)) == 200
-            wait_until_settled(database, len(before), [one, two])
+                # One at a time: a slow-to-read deadline must not let a join go first (an
+                # event still being prepared does not hold up others' later ones).
+                wait_until_settled(database, done, [one, two])
             assert ephemerals(slack, CAREFUL) == [
                 f"You've pledged to #1 “{TITLE}”, on a condition: you asked for at least 3 "
                 "others and 2 are in. It counts as soon as that changes (2 of 4 in so far)."
