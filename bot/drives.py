@@ -11,7 +11,7 @@ reminders engine (see `fired`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -331,11 +331,19 @@ def pledge(
     current.via, current.at = turn.via, turn.now
     turn.uow.save_commitment(action, current)
     turn.audit("pledge.changed" if pledged_before else "pledge.made", action)
-    group = _resolved(turn, action)
-    if _reached(action, group) >= drive.goal:
+    # The pledges alone, without the people: what a pledge costs stays small on a big drive.
+    found = turn.uow.pledges(action)
+    group = _ids(pledges.resolve(found))
+    reached = sum(p.amount for p in found if p.who in group) if drive.unit else len(group)
+    if reached >= drive.goal:
+        turn.uow.load_people([action])
         return tip(turn, action, group)
+    if current.member.id not in group and current.if_needs and not drive.sealed:
+        turn.uow.load_people([action])  # to name whom it waits for
     effects = refresh_card(turn, action)
-    return [*effects, _reply(turn, action, _pledged_text(action, current, group, pledged_before))]
+    progress = drive_progress(reached, drive.goal, drive.unit)
+    text = _pledged_text(action, current, group, pledged_before, progress)
+    return [*effects, _reply(turn, action, text)]
 
 
 def withdraw(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
@@ -378,16 +386,14 @@ def _terms(c: Commitment) -> str:
     return ", ".join(parts) or "no conditions"
 
 
-def _resolved(turn: Turn, action: Action) -> frozenset[int]:
-    turn.uow.load_people([action])
-    return group_of(action)
-
-
 def group_of(action: Action) -> frozenset[int]:
     """The member ids of the group whose conditions all hold, from the loaded pledges."""
     pledged = action.with_status(CommitmentStatus.COMMITTED, CommitmentStatus.DONE)
-    found = pledges.resolve(pledge_of(c) for c in pledged)
-    return frozenset(who for who in found if isinstance(who, int))
+    return _ids(pledges.resolve(pledge_of(c) for c in pledged))
+
+
+def _ids(group: frozenset[Hashable]) -> frozenset[int]:
+    return frozenset(who for who in group if isinstance(who, int))
 
 
 def _reached(action: Action, group: frozenset[int]) -> int:
@@ -413,12 +419,14 @@ def summary(action: Action) -> str:
     return _progress(action, group) + more
 
 
-def _pledged_text(action: Action, current: Commitment, group: frozenset[int], changed: bool) -> str:
+def _pledged_text(
+    action: Action, current: Commitment, group: frozenset[int], changed: bool, now: str
+) -> str:
+    """What a pledger is told; `now` is the drive's progress."""
     drive = action.drive
     assert drive is not None
     done = "Changed your pledge to" if changed else "You've pledged to"
     amount = f" ({current.amount:,} {drive.unit})" if drive.unit else ""
-    now = _progress(action, group)
     if current.member.id in group:
         return f"{done} {label(action)}{amount}. It counts now: {now}."
     return (
@@ -525,7 +533,7 @@ def tip(turn: Turn, action: Action, group: frozenset[int]) -> list[Effect]:
         effects.append(_reply(turn, action, f"Your pledge tipped {label(action)}: {progress}!"))
     else:
         mine = next(c for c in pledged if c.member.id == turn.member.id)
-        effects.append(_reply(turn, action, _pledged_text(action, mine, group, False)))
+        effects.append(_reply(turn, action, _pledged_text(action, mine, group, False, progress)))
     return effects
 
 

@@ -21,6 +21,7 @@ from bot.model import (
     ScheduleKind,
     Via,
 )
+from bot.pledges import Pledge
 from bot.queues import (
     DeliveryRecord,
     DeliveryState,
@@ -401,6 +402,10 @@ class UnitOfWork(Protocol):
 
     def save_action(self, action: Action) -> None:
         """Write back the action's own fields and counts (commitments are saved one by one)."""
+        ...
+
+    def pledges(self, action: Action) -> list[Pledge]:
+        """A drive's standing pledges, without loading who made them (`who`: member id)."""
         ...
 
     def save_drive(self, action: Action) -> None:

@@ -36,6 +36,7 @@ from bot.model import (
     Member,
     Via,
 )
+from bot.pledges import Pledge
 from bot.ports import AuditEntry, ExportRow
 from bot.refs import CommunityRef, MemberRef
 from storage.db import is_transient
@@ -132,6 +133,10 @@ _SAVE_ACTION = _saving(
 )
 _SAVE_COMMITMENT = _saving(
     _C, "commitment_id", "status", "via", "seq", "at", "amount", "if_others", "if_needs", "checkin"
+)
+_PLEDGES = select(_C.c.member_id, _C.c.amount, _C.c.if_others, _C.c.if_needs).where(
+    _C.c.action_id == bindparam("action_id"),
+    _C.c.status.in_((CommitmentStatus.COMMITTED.value, CommitmentStatus.DONE.value)),
 )
 _SAVE_DRIVE = _saving(_A, "action_id", "due_at", "extended", "tipped_at", "task_number")
 
@@ -485,6 +490,18 @@ class SqlUnitOfWork:
             "last_seq": action.last_seq,
         }
         self.session.execute(_SAVE_ACTION, values)
+
+    def pledges(self, action: Action) -> list[Pledge]:
+        rows = self.session.execute(_PLEDGES, {"action_id": action.id})
+        return [
+            Pledge(
+                r.member_id,
+                r.amount,
+                r.if_others,
+                frozenset(int(i) for i in r.if_needs.split(",") if i),
+            )
+            for r in rows
+        ]
 
     def save_drive(self, action: Action) -> None:
         """Save what changes on a drive as it runs: its deadline and how it ended."""
