@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from bot import pledges
 from bot.events import ReplyHandle
@@ -46,6 +47,8 @@ class DriveView:
     time_left: str = ""  # "2 days left", as it was when the card was drawn
     task_number: int | None = None  # once tipped: the task the pledges became
     conditional_people: tuple[Person, ...] = ()  # names: only when not sealed
+    # Who is in the group: empty on a sealed drive until it tips (the card's `committed`).
+    group_people: tuple[Person, ...] = ()
     did: int = 0  # answers to the check-in after a tipped drive's task
     didnt: int = 0
 
@@ -144,6 +147,7 @@ def drive_view(action: Action, now: datetime | None = None) -> DriveView:
     pledged = action.with_status(CommitmentStatus.COMMITTED, CommitmentStatus.DONE)
     group = pledges.resolve(pledge_of(c) for c in pledged)
     reached = sum(c.amount for c in pledged if c.member.id in group)
+    inside = tuple(_person(c.member) for c in pledged if c.member.id in group)
     outside = tuple(_person(c.member) for c in pledged if c.member.id not in group)
     open_ = action.state is ActionState.OPEN
     return DriveView(
@@ -158,6 +162,7 @@ def drive_view(action: Action, now: datetime | None = None) -> DriveView:
         task_number=drive.task_number,
         # Who is conditional stays unnamed on a sealed drive, even after it tips.
         conditional_people=() if drive.sealed else outside,
+        group_people=() if drive.sealed and action.state is not ActionState.TIPPED else inside,
         did=sum(1 for c in pledged if c.checkin == "did"),
         didnt=sum(1 for c in pledged if c.checkin == "didnt"),
     )
@@ -186,20 +191,28 @@ def card_for(action: Action, now: datetime | None = None) -> Card:
         if open_
         else ()
     )
+    return _card(
+        action,
+        need=action.need,
+        committed=people(CommitmentStatus.COMMITTED),
+        done=people(CommitmentStatus.DONE),
+        waitlist=people(CommitmentStatus.WAITLISTED),
+        buttons=buttons,
+        overdue=open_ and action.overdue,
+    )
+
+
+def _card(action: Action, **rest: Any) -> Card:
+    """A card with what every kind of action shows, and `rest`."""
     return Card(
         number=action.number,
         kind=action.kind.value,
         title=action.title,
         creator=_person(action.creator),
         state=action.state.value,
-        need=action.need,
         due_at=action.due_at,
-        committed=people(CommitmentStatus.COMMITTED),
-        done=people(CommitmentStatus.DONE),
-        waitlist=people(CommitmentStatus.WAITLISTED),
-        buttons=buttons,
         channel_id=action.channel_id,
-        overdue=open_ and action.overdue,
+        **rest,
     )
 
 
@@ -211,25 +224,13 @@ def _drive_card(action: Action, now: datetime | None) -> Card:
         if open_
         else ()
     )
-    if view.sealed and action.state is not ActionState.TIPPED:
-        committed: tuple[Person, ...] = ()
-    else:
-        pledged = action.with_status(CommitmentStatus.COMMITTED, CommitmentStatus.DONE)
-        group = pledges.resolve(pledge_of(c) for c in pledged)
-        committed = tuple(_person(c.member) for c in pledged if c.member.id in group)
-    return Card(
-        number=action.number,
-        kind=action.kind.value,
-        title=action.title,
-        creator=_person(action.creator),
-        state=action.state.value,
+    return _card(
+        action,
         need=None,
-        due_at=action.due_at,
-        committed=committed,
+        committed=view.group_people,
         done=(),
         waitlist=(),
         buttons=buttons,
-        channel_id=action.channel_id,
         drive=view,
     )
 

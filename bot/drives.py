@@ -36,9 +36,7 @@ from bot.model import (
     Commitment,
     CommitmentStatus,
     Drive,
-    Schedule,
     ScheduleKind,
-    Target,
     Via,
 )
 from bot.refs import ChannelRef, MemberRef, MessageRef
@@ -209,19 +207,7 @@ def _half_way(action: Action) -> datetime:
 
 
 def _schedule(turn: Turn, action: Action, kind: ScheduleKind, at: datetime) -> None:
-    turn.uow.schedules.add(
-        Schedule(
-            community_id=turn.community.id,
-            kind=kind,
-            tz=turn.tz,
-            created_at=turn.now,
-            next_at=at,
-            creator=action.creator,
-            action_id=action.id,
-            channel_id=action.channel_id,
-            target=Target.ACTION,
-        )
-    )
+    reminders.schedule_action(turn, action, kind, at, action.creator)
 
 
 def _about(action: Action) -> int | None:

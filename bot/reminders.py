@@ -139,21 +139,8 @@ def schedule_task(turn: Turn, action: Action, offsets: tuple[timedelta, ...] | N
     prefs = turn.prefs
 
     def add(kind: ScheduleKind, at: datetime) -> None:
-        if at <= turn.now:
-            return
-        turn.uow.schedules.add(
-            Schedule(
-                community_id=turn.community.id,
-                kind=kind,
-                tz=turn.tz,
-                created_at=turn.now,
-                next_at=at,
-                creator=turn.member,
-                action_id=action.id,
-                channel_id=action.channel_id,
-                target=Target.ACTION,
-            )
-        )
+        if at > turn.now:
+            schedule_action(turn, action, kind, at, turn.member)
 
     for offset in prefs.task_offsets if offsets is None else offsets:
         add(ScheduleKind.TASK, due - offset)
@@ -162,6 +149,25 @@ def schedule_task(turn: Turn, action: Action, offsets: tuple[timedelta, ...] | N
         add(ScheduleKind.SHORT, due - prefs.short_before)
     if prefs.checkin_after:
         add(ScheduleKind.CHECKIN, due + prefs.checkin_after)
+
+
+def schedule_action(
+    turn: Turn, action: Action, kind: ScheduleKind, at: datetime, creator: Member
+) -> None:
+    """Something to happen to `action` at `at` (for everyone on it), in the actor's zone."""
+    turn.uow.schedules.add(
+        Schedule(
+            community_id=turn.community.id,
+            kind=kind,
+            tz=turn.tz,
+            created_at=turn.now,
+            next_at=at,
+            creator=creator,
+            action_id=action.id,
+            channel_id=action.channel_id,
+            target=Target.ACTION,
+        )
+    )
 
 
 # --- /coop remind --------------------------------------------------------------------------
