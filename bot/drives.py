@@ -5,12 +5,11 @@ condition each), `due_at` is when sign-up closes. Whenever a pledge comes in, th
 conditions all hold is resolved (bot.pledges); the moment it reaches the goal the drive tips,
 once, in that transaction: the group's pledges become commitments on a new task. Its deadline,
 the half-way projection for its creator and the check-in afterwards are schedules fired by the
-reminders engine (see `fired`).
+reminders engine (`deadline_passed`, `projection`, `checkin`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,7 +48,6 @@ if TYPE_CHECKING:
 MAX_AMOUNT = grammar.MAX_AMOUNT
 MAX_UNIT = 40
 MAX_DRIVE = timedelta(days=366)  # sign-up longer than a year is a typo, not a plan
-_PERSON = re.compile(r"^(?:<@!?(?P<id>[A-Za-z0-9]+)(?:\|[^>]*)?>|@(?P<name>[\w.\-]{1,80}))$")
 _YES, _NO = ("yes", "y", "true", "on", "1"), ("no", "n", "false", "off", "0")
 
 
@@ -251,7 +249,7 @@ def parse_condition(raw: str | None) -> Condition:
             others = int(word)
             if others > grammar.MAX_NEED:
                 raise CoopError(f"if: at most {grammar.MAX_NEED} others.")
-        elif _PERSON.match(word):
+        elif reminders.PERSON.match(word):
             if person is not None:
                 raise CoopError(f"if: can name one person. Use {example}.")
             person = word
@@ -268,7 +266,7 @@ def condition_person(raw: str | None) -> str | None:
         return None
     if word is None:
         return None
-    m = _PERSON.match(word)
+    m = reminders.PERSON.match(word)
     assert m is not None
     return m["id"] or m["name"]
 

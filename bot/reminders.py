@@ -33,9 +33,7 @@ SNOOZES = {
     "snooze_tomorrow": timedelta(days=1),
 }
 # `<@U123>`, `<@U123|ana>` (Slack), `<@123>`, `<@!123>` (Discord), `@ana` (console).
-_PERSON = re.compile(
-    r"^(?:<@!?(?P<id>[A-Za-z0-9]+)(?:\|[^>]*)?>|@(?P<name>[A-Za-z0-9_.\-]{1,40}))$"
-)
+PERSON = re.compile(r"^(?:<@!?(?P<id>[A-Za-z0-9]+)(?:\|[^>]*)?>|@(?P<name>[A-Za-z0-9_.\-]{1,40}))$")
 _CHANNEL = re.compile(
     r"^(?:<#(?P<id>[A-Za-z0-9]+)(?:\|[^>]*)?>|#(?P<name>[a-z0-9_\-]*[a-z_\-][a-z0-9_\-]*))$"
 )
@@ -79,7 +77,7 @@ class Whom:
 def parse_whom(word: str) -> Whom:
     if word.lower() in ("me", "myself"):
         return Whom("me")
-    if m := _PERSON.match(word):
+    if m := PERSON.match(word):
         return Whom("person", m["id"] or m["name"])
     if m := _ACTION.match(word):
         return Whom("action", m["number"])
