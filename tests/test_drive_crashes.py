@@ -163,7 +163,10 @@ def assert_tipped_once(url: str, tmp_path: Path, slack: FakeSlack) -> None:
     assert dm_receivers(slack) == Counter(GROUP)
     for person in GROUP:
         assert channel_texts(slack, f"D{person}") == [tipped_dm(person)], person
-    assert ephemerals(slack, TIPPER) == [f"Your pledge tipped #1 “{TITLE}”: 3 of 3 in!"]
+    # The tipper's private answer is the one thing Slack gives no way to look up: one that
+    # was sent but not recorded when the bot died goes again (at least once, by design).
+    answers = ephemerals(slack, TIPPER)
+    assert answers and set(answers) == {f"Your pledge tipped #1 “{TITLE}”: 3 of 3 in!"}, answers
 
 
 @pytest.fixture
