@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -83,13 +84,20 @@ def _export(
         else:
             text = export.to_csv(uow.export())
     if output:
-        output.write_text(text, encoding="utf-8")
+        # 0600 even when an existing file was more open, or the umask is not ours.
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Whatever coopbot creates (the database, its WAL files, exports) holds people's names
+    # and, in many-workspace mode, tokens: readable by its own user only.
+    os.umask(0o077)
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+log = logging.getLogger(__name__)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -15,6 +19,21 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, OperationalError | InterfaceError)
+
+
+PRIVATE = 0o600  # files coopbot makes hold people's names and tokens: its own user only
+
+
+def keep_private(database: Path) -> None:
+    """Make a SQLite database and its WAL and shared-memory files readable by their owner
+    only: new ones are (see bot.cli's umask), but a file made by an older version, or by
+    hand, may not be."""
+    for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
+        try:
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(PRIVATE)
+        except OSError as err:  # not ours to change: say so, and carry on
+            log.warning("cannot make %s private (%s)", path, err)
 
 
 def make_engine(url: str, read_only: bool = False) -> Engine:
@@ -29,6 +48,7 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
             url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+    path = parsed.database if parsed.database not in (None, "", ":memory:") else None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -39,6 +59,8 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        if path is not None:
+            keep_private(Path(path))
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

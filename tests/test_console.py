@@ -231,3 +231,19 @@ bob: /coop join #1
         assert len(at) == 1, run.stdout
         assert moved[1] < at[0] < moved[2], run.stdout
     assert "buttons: [Snooze 15 min] !snooze_15m" in run.stdout
+
+
+def test_files_coopbot_creates_are_readable_by_its_user_only(tmp_path: Path) -> None:
+    db = tmp_path / "coop.db"
+    run = coopbot(["run"], db, "alice: /coop task Tidy up\n")
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "export.json"
+    assert coopbot(["export", "--output", str(out)], db).returncode == 0
+    made = [db, out] + [p for p in tmp_path.iterdir() if p.name.startswith("coop.db-")]
+    assert {p.stat().st_mode & 0o777 for p in made} == {0o600}, made
+    # One made more open (by hand, or an older version) is closed up when it is opened.
+    db.chmod(0o644)
+    out.chmod(0o644)
+    assert coopbot(["export", "--output", str(out)], db).returncode == 0
+    assert db.stat().st_mode & 0o777 == 0o600
+    assert out.stat().st_mode & 0o777 == 0o600
