@@ -151,3 +151,74 @@ def test_slacks_url_check_is_answered(tmp_path: Path) -> None:
                 assert (answer.status, json.loads(answer.body)) == (200, {"challenge": "c4f3"})
 
         asyncio.run(scenario())
+
+
+def signed_bytes(body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """Slack's signing headers for a body that need not be text."""
+    import hashlib
+    import hmac
+
+    ts = int(time.time()) if timestamp is None else timestamp
+    base = f"v0:{ts}:".encode() + body
+    digest = hmac.new(SIGNING_SECRET.encode(), base, hashlib.sha256).hexdigest()
+    return {"X-Slack-Signature": f"v0={digest}", "X-Slack-Request-Timestamp": str(ts)}
+
+
+def test_malformed_requests_get_401_400_or_413_never_500_and_change_nothing(
+    tmp_path: Path,
+) -> None:
+    form = "application/x-www-form-urlencoded"
+    with FakeSlack() as slack:
+        add_people(slack)
+        core = make_core(tmp_path, slack, "http")
+
+        async def scenario() -> None:
+            async with started(slack, core, "http") as rig:
+                assert isinstance(rig.send, HttpDriver)
+                body, ctype = http_body(
+                    "slash_commands", slash_command_payload("task Forged", "UA", "C1")
+                )
+                good = sign(SIGNING_SECRET, body)
+                # Not signed, however the headers are malformed: 401.
+                for timestamp in ("abc", "", " 12", "1e9", "-5", "١٢٣", "9" * 40, "12.5"):
+                    headers = {
+                        **good,
+                        "X-Slack-Request-Timestamp": timestamp,
+                        "Content-Type": ctype,
+                    }
+                    assert (await rig.send.post(body, headers)).status == 401, timestamp
+                for signature in ("", "v0=", "v0=zz", "garbage", "v0=" + "0" * 64):
+                    headers = {**good, "X-Slack-Signature": signature, "Content-Type": ctype}
+                    assert (await rig.send.post(body, headers)).status == 401, signature
+                # Signed, but not a body anyone can read: 400.
+                unreadable: list[tuple[bytes, str]] = [
+                    (b"payload=not-json", form),
+                    (b"payload=%5B1%2C2%5D", form),  # a list, not an object
+                    (b"{not json", "application/json"),
+                    (b"[1, 2, 3]", "application/json"),
+                    (b"", "application/json"),
+                    (b"\xff\xfe\xfa", "application/json"),
+                ]
+                for raw, content_type in unreadable:
+                    headers = {**signed_bytes(raw), "Content-Type": content_type}
+                    async with rig.send.session.post(
+                        rig.send.url, data=raw, headers=headers
+                    ) as answer:
+                        assert answer.status == 400, raw
+                # Too large, signed or not: 413.
+                huge = b"text=" + b"x" * (2 * 1024 * 1024)
+                headers = {**signed_bytes(huge), "Content-Type": form}
+                async with rig.send.session.post(rig.send.url, data=huge, headers=headers) as a:
+                    assert a.status == 413
+                await rig.idle()
+                assert rig.actions() == {}
+                # And the bot still serves a proper request.
+                real, ctype = http_body(
+                    "slash_commands", slash_command_payload("task Real", "UA", "C1")
+                )
+                fresh = {**sign(SIGNING_SECRET, real), "Content-Type": ctype}
+                assert (await rig.send.post(real, fresh)).status == 200
+                await rig.idle()
+                assert [a["title"] for a in rig.actions().values()] == ["Real"]
+
+        asyncio.run(scenario())

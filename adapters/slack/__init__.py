@@ -99,7 +99,9 @@ async def running(
                     await closing()
             else:
                 settings = core.settings.slack
-                runner, port = await http.start(app, settings.http_host, settings.http_port)
+                runner, port = await http.start(
+                    app, settings.http_host, settings.http_port, how.signing_secret or ""
+                )
                 log.info("Slack: serving %s on port %d", http.EVENTS_PATH, port)
                 closing = _once(runner.cleanup)
                 try:

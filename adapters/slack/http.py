@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
@@ -11,15 +16,50 @@ INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 
 
-def web_app(app: AsyncApp) -> web.Application:
-    """POST /slack/events for commands, events and interactivity; OAuth pages when enabled."""
+FRESH_FOR = 5 * 60  # seconds: Slack's window against replayed requests
+MAX_BODY = 1024 * 1024  # Slack's requests are a few KiB; more is refused with 413
+
+
+def signed(secret: bytes, body: bytes, headers: Mapping[str, str], now: float) -> bool:
+    """Whether Slack signed `body` in the 5 minutes around `now`; False however malformed
+    the headers or the body. (slack_sdk's verifier raises on a timestamp that is no number
+    and on a body that is not UTF-8, which would answer 500.)"""
+    timestamp = headers.get("X-Slack-Request-Timestamp", "")
+    signature = headers.get("X-Slack-Signature", "")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False
+    if abs(now - int(timestamp)) > FRESH_FOR:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def web_app(app: AsyncApp, signing_secret: str) -> web.Application:
+    """POST /slack/events for commands, events and interactivity; OAuth pages when enabled.
+
+    Answers 401 to anything not signed, 400 to a signed body that cannot be read and 413 to
+    one too large, before Bolt sees it: input never gets a 500.
+    """
+    secret = signing_secret.encode()
 
     async def events(request: web.Request) -> web.Response:
-        # Bolt checks the signature and timestamp (401 when wrong or older than 5 minutes).
-        response = await app.async_dispatch(await to_bolt_request(request))
+        body = await request.read()  # 413 beyond MAX_BODY
+        if not signed(secret, body, request.headers, time.time()):
+            return web.Response(status=401, text="invalid request")
+        try:
+            bolt_request = await to_bolt_request(request)
+        # Signed, yet not UTF-8, or not the form or JSON it says it is, or JSON of another
+        # shape: Bolt's parsing of the body (and nothing else) is in this try.
+        except (ValueError, TypeError, AttributeError, KeyError):
+            return web.Response(status=400, text="unreadable request body")
+        if not isinstance(bolt_request.body, dict) or not bolt_request.body:
+            return web.Response(status=400, text="unreadable request body")
+        # Bolt checks the signature again, and the rest.
+        response = await app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
-    server = web.Application()
+    server = web.Application(client_max_size=MAX_BODY)
     server.router.add_post(EVENTS_PATH, events)
     flow = app.oauth_flow
     if flow is not None:
@@ -39,9 +79,11 @@ def web_app(app: AsyncApp) -> web.Application:
     return server
 
 
-async def start(app: AsyncApp, host: str, port: int) -> tuple[web.AppRunner, int]:
+async def start(
+    app: AsyncApp, host: str, port: int, signing_secret: str
+) -> tuple[web.AppRunner, int]:
     """Serve `app` on host:port (0: any free port); returns the runner and the bound port."""
-    runner = web.AppRunner(web_app(app), access_log=None, shutdown_timeout=5.0)
+    runner = web.AppRunner(web_app(app, signing_secret), access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
