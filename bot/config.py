@@ -202,6 +202,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///coopbot.db"
     default_timezone: str = "UTC"
+    # Due dates, deadlines and reminders at most this many years ahead (further is a typo).
+    horizon_years: int = 10
     adapters: list[AdapterName] = []
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     emoji: EmojiSettings = EmojiSettings()
@@ -218,6 +220,13 @@ class Settings(BaseSettings):
             zone(value)
         except CoopError:
             raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
+        return value
+
+    @field_validator("horizon_years")
+    @classmethod
+    def _years(cls, value: int) -> int:
+        if not 1 <= value <= 100:
+            raise ValueError("must be from 1 to 100")
         return value
 
     @field_validator("database_url")

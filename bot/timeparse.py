@@ -54,8 +54,12 @@ def _read(text: str, tz_name: str, tz: ZoneInfo, base: datetime) -> datetime | N
     return parsed.replace(tzinfo=None).replace(tzinfo=tz) if parsed.tzinfo else parsed
 
 
-def parse_when(text: str, tz_name: str, now: datetime) -> datetime:
-    """A future moment as aware UTC, read in `tz_name`; refuses past and unreadable times.
+HORIZON = timedelta(days=3653)  # ten years: further ahead is a typo, not a plan
+
+
+def parse_when(text: str, tz_name: str, now: datetime, horizon: timedelta = HORIZON) -> datetime:
+    """A future moment as aware UTC, read in `tz_name`; refuses past and unreadable times,
+    and those further ahead than `horizon`.
 
     A time of day alone that has passed today ("9am" at noon) means tomorrow's.
     """
@@ -75,9 +79,23 @@ def parse_when(text: str, tz_name: str, now: datetime) -> datetime:
     if when_utc <= now:
         shown = when.strftime("%a %d %b %Y %H:%M")
         raise CoopError(f"“{text[:60]}” is {shown} ({tz_name}), which has passed. Try {EXAMPLES}.")
+    if when_utc - now > horizon:
+        years = round(horizon.days / 365.25)
+        raise CoopError(
+            f"“{text[:60]}” is more than {years} years away. Try a date before "
+            f"{format_local(now + horizon, tz_name)}."
+        )
     return when_utc
 
 
 def format_local(when: datetime, tz_name: str) -> str:
-    """`when` as a short wall-clock time in `tz_name`, e.g. "Fri 04 Dec 17:00 (Europe/London)"."""
-    return when.astimezone(ZoneInfo(tz_name)).strftime("%a %d %b %Y %H:%M") + f" ({tz_name})"
+    """`when` as a short wall-clock time in `tz_name`, e.g. "Fri 04 Dec 17:00 (Europe/London)".
+
+    A time so far ahead that the zone would push it past the calendar's end (year 9999, from
+    before times were bounded) is shown in UTC instead of failing for that reader.
+    """
+    try:
+        local = when.astimezone(ZoneInfo(tz_name))
+    except (OverflowError, ValueError):
+        return when.astimezone(UTC).strftime("%a %d %b %Y %H:%M") + " (UTC)"
+    return local.strftime("%a %d %b %Y %H:%M") + f" ({tz_name})"

@@ -12,6 +12,7 @@ from bot.errors import CoopError
 from bot.model import Action, ActionState, Community, Member, Via
 from bot.ports import AuditEntry, UnitOfWork
 from bot.refs import ChannelRef, CommunityRef, MemberRef
+from bot.timeparse import HORIZON
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Preferences:
     # After downtime, an occurrence up to this late is sent (marked late); older ones missed.
     grace: timedelta = timedelta(hours=24)
     max_reminders: int = 25  # active reminders one person may have made
+    horizon: timedelta = HORIZON  # times further ahead are refused
 
 
 @dataclass

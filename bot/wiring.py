@@ -121,6 +121,7 @@ def preferences(settings: Settings) -> Preferences:
         drive_checkin_after=hours(24 * r.drive_checkin_days),
         grace=timedelta(hours=r.grace_hours),
         max_reminders=r.max_per_person,
+        horizon=timedelta(days=round(365.25 * settings.horizon_years)),
     )
 
 

@@ -321,3 +321,29 @@ def test_the_scenario_gives_the_same_state_on_sqlite_and_postgresql(database_url
     assert bot.statuses(1) == {"bob": "committed", "carol": "committed"}
     assert bot.statuses(2) == {"dave": "withdrawn", "erin": "committed", "frank": "committed"}
     assert [s.to for s in bot.chat.of("dm")] == ["frank", "bob", "carol"]
+
+
+def test_times_are_bounded_ahead_and_a_far_one_renders_in_every_zone(bot: TestBot) -> None:
+    before = bot.snapshot()
+    bot.say("alice", 'task "Far off" due:"9999-12-31 23:00"')
+    assert "more than 10 years away" in bot.chat.last_private("alice")
+    bot.say("alice", 'remind me "Far off" when:"2040-01-01 09:00"')
+    assert "more than 10 years away" in bot.chat.last_private("alice")
+    assert bot.snapshot() == before
+    # One stored before times were bounded: every reader sees it, whatever their zone.
+    from datetime import UTC, datetime
+
+    from storage.uow import SqlUnitOfWork
+
+    bot.say("alice", "task Ancient")
+    with SqlUnitOfWork(bot.engine) as uow:
+        action = uow.get_action(uow.community(bot.member("x").community).id, 1)
+        assert action is not None
+        action.due_at = datetime(9999, 12, 31, 23, 30, tzinfo=UTC)
+        uow.save_action(action)
+        uow.commit()
+    bot.say("kiri", "tz Pacific/Kiritimati")  # UTC+14: past the calendar's end
+    bot.say("kiri", "join #1")
+    for typed in ("list", "show #1", "mine"):
+        bot.say("kiri", typed)
+        assert "31 Dec 9999 23:30 (UTC)" in bot.chat.last_private("kiri"), typed
