@@ -145,8 +145,9 @@ def drive_view(action: Action, now: datetime | None = None) -> DriveView:
     drive = action.drive
     assert drive is not None and action.due_at is not None
     pledged = action.with_status(CommitmentStatus.COMMITTED, CommitmentStatus.DONE)
-    group = pledges.resolve(pledge_of(c) for c in pledged)
-    reached = sum(c.amount for c in pledged if c.member.id in group)
+    found = [pledge_of(c) for c in pledged]
+    group = pledges.resolve(found)
+    reached = pledges.reached(found, group)
     inside = tuple(_person(c.member) for c in pledged if c.member.id in group)
     outside = tuple(_person(c.member) for c in pledged if c.member.id not in group)
     open_ = action.state is ActionState.OPEN

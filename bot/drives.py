@@ -45,7 +45,6 @@ from bot.turn import Turn, label, refresh_card, require_creator_or_admin
 if TYPE_CHECKING:
     from bot.occurrences import Firing
 
-MAX_AMOUNT = grammar.MAX_AMOUNT
 MAX_UNIT = 40
 MAX_DRIVE = timedelta(days=366)  # sign-up longer than a year is a typo, not a plan
 _YES, _NO = ("yes", "y", "true", "on", "1"), ("no", "n", "false", "off", "0")
@@ -74,7 +73,7 @@ def parse_sealed(raw: str | None) -> bool:
 
 
 def parse_goal(raw: str | int, unit: str | None) -> int:
-    high = MAX_AMOUNT if unit else grammar.MAX_NEED
+    high = grammar.MAX_AMOUNT if unit else grammar.MAX_NEED
     try:
         goal = int(str(raw).strip().replace(",", ""))
     except ValueError:
@@ -318,7 +317,7 @@ def pledge(
     # The pledges alone, without the people: what a pledge costs stays small on a big drive.
     found = turn.uow.pledges(action)
     group = _ids(pledges.resolve(found))
-    reached = sum(p.amount for p in found if p.who in group) if drive.unit else len(group)
+    reached = pledges.reached(found, group) if drive.unit else len(group)
     if reached >= drive.goal:
         turn.uow.load_people([action])
         return tip(turn, action, group)
@@ -385,7 +384,7 @@ def _reached(action: Action, group: frozenset[int]) -> int:
     assert drive is not None
     if drive.unit is None:
         return len(group)
-    return sum(c.amount for c in action.commitments if c.member.id in group)
+    return pledges.reached((pledge_of(c) for c in action.commitments), group)
 
 
 def _progress(action: Action, group: frozenset[int]) -> str:
