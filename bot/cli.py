@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Secrets, Settings, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     slack = sub.add_parser("slack", help="Slack helpers")
     slack_sub = slack.add_subparsers(dest="slack_command", required=True)
     slack_sub.add_parser("manifest", help="print a Slack app manifest (YAML)")
+    rotate = slack_sub.add_parser(
+        "rotate-token-key",
+        help="re-encrypt every stored bot token with the first key of COOPBOT_TOKEN_KEYS",
+    )
+    rotate.add_argument(
+        "--forget-unreadable",
+        action="store_true",
+        help="delete the tokens no key opens (those workspaces then install the app again)",
+    )
     discord = sub.add_parser("discord", help="Discord helpers")
     discord_sub = discord.add_subparsers(dest="discord_command", required=True)
     invite = discord_sub.add_parser("invite-url", help="print the bot's OAuth2 invite URL")
@@ -47,7 +56,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rotate_token_key(settings: Settings, forget_unreadable: bool) -> int:
+    from adapters.slack.installations import UnreadableToken, reseal, token_cipher
+    from bot.wiring import build_core
+
+    try:
+        cipher = token_cipher(Secrets.from_env().token_keys)
+        done = reseal(
+            build_core(settings).engine,
+            cipher,
+            every=True,
+            on_unreadable="forget" if forget_unreadable else "refuse",
+        )
+    except (ConfigError, UnreadableToken) as err:
+        print(f"coopbot: {err}", file=sys.stderr)
+        return 2
+    print(f"coopbot: {done.written} stored bot tokens are encrypted with the first key")
+    if done.unreadable:
+        print(f"coopbot: forgot the tokens of {', '.join(done.unreadable)}")
+    return 0
+
+
 def _platform_helper(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "slack" and args.slack_command == "rotate-token-key":
+        return _rotate_token_key(settings, args.forget_unreadable)
     if args.command == "slack":
         from adapters.slack.manifest import render_manifest
 

@@ -263,6 +263,8 @@ class Secrets:
     slack_signing_secret: str | None
     discord_bot_token: str | None
     slack_client_secret: str | None = None
+    # Keys the stored Slack bot tokens are encrypted with (many workspaces), newest first.
+    token_keys: str | None = None
 
     @classmethod
     def from_env(cls) -> Secrets:
@@ -275,6 +277,7 @@ class Secrets:
             get("SLACK_SIGNING_SECRET"),
             get("DISCORD_BOT_TOKEN"),
             slack_client_secret=get("SLACK_CLIENT_SECRET"),
+            token_keys=get("COOPBOT_TOKEN_KEYS"),
         )
 
 

@@ -291,7 +291,8 @@ slack_bots = Table(
     Column("enterprise_name", String(200)),
     Column("team_id", String(32)),
     Column("team_name", String(200)),
-    Column("bot_token", String(200), nullable=False),
+    # Encrypted: a Fernet token, 164 characters for the usual 57-character bot token.
+    Column("bot_token", Text, nullable=False),
     Column("bot_id", String(32)),
     Column("bot_user_id", String(32)),
     Column("bot_scopes", String(1000)),

@@ -19,7 +19,10 @@ from storage.uow import SqlUnitOfWork
 from tests.fakes.slack import Call, FakeSlack, event_callback_payload, slash_command_payload
 from tests.slack_support import SIGNING_SECRET, HttpDriver, Rig, add_people, make_core, started
 
-SECRETS = Secrets(None, None, SIGNING_SECRET, None, slack_client_secret="client-secret")
+KEY = "zr0mgJ3NOTZnOTW0g3OAALBlpNJhSZxULBrHcFOu0U4="  # a Fernet key, for tests only
+SECRETS = Secrets(
+    None, None, SIGNING_SECRET, None, slack_client_secret="client-secret", token_keys=KEY
+)
 
 
 def token_exchange(call: Call) -> dict[str, Any]:

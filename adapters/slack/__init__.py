@@ -28,6 +28,10 @@ from adapters.slack.installations import (
     OAUTH_STATE_SECONDS,
     SqlInstallationStore,
     SqlOAuthStateStore,
+    TokenCipher,
+    reseal,
+    token_cipher,
+    unreadable,
 )
 from adapters.slack.listeners import register
 from adapters.slack.modes import Plan, plan
@@ -79,7 +83,7 @@ async def running(
     how = plan(core.settings.slack, secrets)
     async with aiohttp.ClientSession() as session:
         client = reading_client(how.api_base_url, session, client_retries)
-        app, installations = await _bolt_app(core, how, client)
+        app, installations = await _bolt_app(core, how, client, secrets.token_keys)
         workspaces = Workspaces(
             how.api_base_url, session, client_retries, how.bot_token, installations
         )
@@ -125,9 +129,10 @@ def _once(close: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]
 
 
 async def _bolt_app(
-    core: Core, how: Plan, client: AsyncWebClient
+    core: Core, how: Plan, client: AsyncWebClient, token_keys: str | None
 ) -> tuple[AsyncApp, SqlInstallationStore | None]:
-    """The bolt app, and with OAuth the store of installed workspaces."""
+    """The bolt app, and with OAuth the store of installed workspaces (their tokens
+    encrypted with `token_keys`)."""
     if not how.oauth:
         assert how.bot_token is not None
         try:
@@ -146,7 +151,9 @@ async def _bolt_app(
             )
         return app, None
     assert how.client_id is not None and how.client_secret is not None
-    installations = SqlInstallationStore(core.engine, how.client_id)
+    installations = SqlInstallationStore(
+        core.engine, how.client_id, await _token_cipher(core, token_keys)
+    )
     public_url = core.settings.slack.public_url
     oauth = AsyncOAuthSettings(
         client_id=how.client_id,
@@ -173,6 +180,18 @@ async def _bolt_app(
             process_before_response=True,
         )
     return app, installations
+
+
+async def _token_cipher(core: Core, token_keys: str | None) -> TokenCipher:
+    """The cipher of the stored bot tokens, once those an earlier version stored in plain
+    text are encrypted; a missing or malformed key stops start-up (a ConfigError)."""
+    cipher = token_cipher(token_keys)
+    done = await asyncio.to_thread(reseal, core.engine, cipher, every=False, on_unreadable="keep")
+    if done.plain:
+        log.info("Slack: encrypted %d bot tokens stored in plain text", done.plain)
+    if done.unreadable:
+        log.error("%s", unreadable(done.unreadable))
+    return cipher
 
 
 @contextmanager

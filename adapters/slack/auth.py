@@ -15,6 +15,8 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.installations import UnreadableToken
+
 log = logging.getLogger(__name__)
 
 
@@ -49,11 +51,16 @@ class InstallationAuthorize(AsyncAuthorize):
         actor_team_id: str | None = None,
         actor_user_id: str | None = None,
     ) -> AuthorizeResult | None:
-        bot = await self.store.async_find_bot(
-            enterprise_id=enterprise_id,
-            team_id=team_id,
-            is_enterprise_install=context.is_enterprise_install,
-        )
+        try:
+            bot = await self.store.async_find_bot(
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                is_enterprise_install=context.is_enterprise_install,
+            )
+        except UnreadableToken as err:
+            # The operator's mistake, not the sender's: one line for them, no traceback.
+            log.error("%s", err)
+            return None
         if bot is None:
             log.warning("no installation for team %s; was the app installed here?", team_id)
             return None

@@ -17,6 +17,7 @@ from slack_sdk.oauth.installation_store.async_installation_store import AsyncIns
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.directory import TtlCache, Workspace
+from adapters.slack.installations import UnreadableToken
 from bot.ports import Refused
 from bot.refs import CommunityRef
 
@@ -76,7 +77,10 @@ class Workspaces:
         if self.installations is None:
             assert self.token is not None
             return self.token
-        bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team_id)
+        try:
+            bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team_id)
+        except UnreadableToken as err:
+            raise Refused(str(err)) from None
         if bot is None or not bot.bot_token:
             raise Refused(f"coopbot is not installed in workspace {team_id} (any more)")
         return bot.bot_token
