@@ -21,11 +21,11 @@ from adapters.discord.embeds import (
     EMBED_LIMIT,
     FIELD_VALUE_LIMIT,
     card_embed,
-    chunks,
 )
 from adapters.discord.invite import invite_url
 from adapters.discord.reactions import Position, ReactionGate
 from adapters.discord.refs import community_ref, message_ref
+from adapters.discord.text import chunks
 from bot import cli
 from bot.cards import Button, Card, DriveView, Person
 from bot.config import ConfigError, load_settings
@@ -106,6 +106,7 @@ def test_registered_coop_options_match_the_grammar_exactly(tmp_path: Path) -> No
         ("task", {"title": '“Curly” and "straight" and „low“ quotes'}),
         ("task", {"title": "due: the report, need: chairs"}),
         ("task", {"title": "Need:3 chairs"}),
+        ("task", {"title": "Colour:red, size:L, https://x.example/a_b"}),
         ("task", {"title": "Let's meet   at #3"}),
         ("task", {"title": "x" * MAX_TITLE, "need": 1000}),
         ("join", {"id": 7}),

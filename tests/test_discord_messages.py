@@ -11,8 +11,8 @@ from typing import Any
 import discord
 import pytest
 
-from adapters.discord.embeds import chunks
 from adapters.discord.refs import community_ref
+from adapters.discord.text import chunks
 from bot.cards import Button
 from bot.events import ButtonPressed
 from bot.ports import Delivery, Refused
@@ -174,6 +174,8 @@ def test_a_channel_message_pings_nobody_and_arrives_once(tmp_path: Path) -> None
     with new_fake(nonce_window=0) as fake:
         core = new_core(database(tmp_path), fake)
         text = f"Digest: #1 needs 2 more. <@{ID['alice']}> is in. @everyone, come along!"
+        # The person stays mentioned (it pings nobody); @everyone is only shown.
+        shown = f"Digest: #1 needs 2 more. <@{ID['alice']}> is in. @\u200beveryone, come along!"
         long_text = "\n".join(f"#{i} Set up table {i} " + "x" * 80 for i in range(50))
         parts = chunks(long_text)
         assert len(parts) == 3
@@ -190,7 +192,7 @@ def test_a_channel_message_pings_nobody_and_arrives_once(tmp_path: Path) -> None
         run(scenario)
         posts = fake.calls_to("POST", MESSAGES)
         assert [(p.json["content"], p.json["nonce"]) for p in posts] == [
-            (text, "coop-5"),
+            (shown, "coop-5"),
             (parts[0], "coop-6"),
             (parts[1], "coop-6.1"),
             (parts[2], "coop-6.2"),
@@ -199,7 +201,7 @@ def test_a_channel_message_pings_nobody_and_arrives_once(tmp_path: Path) -> None
             assert post.json["enforce_nonce"] is True
             assert post.json["allowed_mentions"] == {"parse": []}
             assert post.json.get("embeds") in (None, []) and not post.json.get("components")
-        assert [m["content"] for m in fake.messages(CHANNEL_ID)] == [text, *parts]
+        assert [m["content"] for m in fake.messages(CHANNEL_ID)] == [shown, *parts]
         assert all("after" in c.query for c in fake.calls_to("GET", MESSAGES))
         assert fake.errors == []
 

@@ -390,10 +390,10 @@ def test_without_message_content_a_pin_tracks_a_link_and_asks_the_reactor_for_a_
                 await handled.wait(3)
                 assert statuses(core, 1) == {"carol": "committed", "dave": "committed"}
 
-                # alice, who pinned it, is asked by DM, with a button.
+                # alice, who pinned it, is asked by DM, with a button (links go out in <...>).
                 [sent] = await fake.await_for("POST", DM_MESSAGES)
                 assert sent.json["content"].startswith(
-                    f"I'm tracking {link} as #1, but I couldn't read its text"
+                    f"I'm tracking <{link}> as #1, but I couldn't read its text"
                 )
                 dm_channel = fake.dm_channel_id(ID["alice"])
                 assert dm_channel is not None

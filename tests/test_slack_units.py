@@ -28,7 +28,6 @@ from adapters.slack.blocks import (
     drive_form,
     due_text,
     home_view,
-    mrkdwn,
 )
 from adapters.slack.chat import delivery_error
 from adapters.slack.directory import Workspace
@@ -61,17 +60,6 @@ def card(number: int = 1, *, people: int = 0, title: str = "Fix the tap", **kw: 
         "buttons": (Button("join", "Join", number),),
     }
     return Card(**(fields | kw))
-
-
-def test_text_keeps_mentions_and_links_but_cannot_ping_everyone() -> None:
-    text = (
-        "Tea & cake <@U1|bob> <#C2|general> <https://x.org|site> <!channel> <!here> <title> &amp;"
-    )
-    assert mrkdwn(text) == (
-        "Tea &amp; cake <@U1|bob> <#C2|general> <https://x.org|site> &lt;!channel&gt; "
-        "&lt;!here&gt; &lt;title&gt; &amp;"
-    )
-    assert len(mrkdwn("x" * 5000, 100)) == 100
 
 
 def test_a_crowded_card_stays_within_slacks_limits() -> None:

@@ -1,6 +1,9 @@
 """The chat port on Discord: cards as embeds, DMs (with buttons), plain channel messages,
 and private answers through the interaction they answer (ephemeral) while Discord allows it.
 
+The core's texts are plain: each is made inert (text.py) on its way out, and every message
+and edit is sent with no mention allowed to ping, whatever it names.
+
 Every message the bot creates carries its delivery key as the `nonce`, with `enforce_nonce`
 (discord.py adds it when a nonce is given): sent again within Discord's window, Discord returns
 the message it already has instead of posting a second one. Later than that, the channel's
@@ -19,9 +22,10 @@ from typing import Any
 import aiohttp
 import discord
 
-from adapters.discord.embeds import card_embed, chunks, shorten
+from adapters.discord.embeds import card_embed
 from adapters.discord.permissions import cannot_post, missing_to_post
 from adapters.discord.refs import jump_url, member_ref
+from adapters.discord.text import chunks, shorten
 from adapters.discord.views import TitleButton, button_view
 from bot.cards import Button, Card
 from bot.events import ReplyHandle
@@ -48,6 +52,7 @@ INTERACTION_LIFETIME = timedelta(minutes=15)
 # Discord deduplicates a nonce "within a few minutes" (no exact window is published).
 NONCE_WINDOW = timedelta(minutes=2)
 _SEARCHED = 100  # recent messages looked through for one sent before the nonce window
+NO_PINGS = discord.AllowedMentions.none()
 
 
 def interaction_handle(interaction: discord.Interaction, thinking: bool) -> ReplyHandle:
@@ -177,7 +182,7 @@ class DiscordChat:
     ) -> MessageRef:
         guild_id = int(channel.community.id)
         target = self.client.get_partial_messageable(int(channel.id), guild_id=guild_id)
-        options: dict[str, Any] = {"embed": card_embed(card)}
+        options: dict[str, Any] = {"embed": card_embed(card), "allowed_mentions": NO_PINGS}
         view = button_view(card.buttons, guild_id)
         if view is not None:
             options["view"] = view
@@ -206,7 +211,7 @@ class DiscordChat:
         view = button_view(card.buttons, guild_id)
         async with _sending():
             await channel.get_partial_message(int(message.id)).edit(
-                embed=card_embed(card), view=view
+                embed=card_embed(card), view=view, allowed_mentions=NO_PINGS
             )
 
     async def send_dm(
@@ -223,9 +228,7 @@ class DiscordChat:
             raise _refused_in(channel, missing)
         target = self.client.get_partial_messageable(channel_id, guild_id=guild_id)
         try:
-            return await self._send_text(
-                d, target, text, allowed_mentions=discord.AllowedMentions.none()
-            )
+            return await self._send_text(d, target, text)
         except Refused as err:
             cause = err.__cause__
             if isinstance(cause, discord.NotFound) and cause.code == UNKNOWN_CHANNEL:
@@ -259,10 +262,12 @@ class DiscordChat:
                 if first and reply.awaits_answer:
                     # "@original" is Discord's name for the interaction's first response;
                     # discord.py puts it in the path as it is.
-                    await hook.edit_message(ORIGINAL, content=parts[0])  # type: ignore[call-overload]
+                    await hook.edit_message(  # type: ignore[call-overload]
+                        ORIGINAL, content=parts[0], allowed_mentions=NO_PINGS
+                    )
                     parts = parts[1:]
                 for part in parts:
-                    await hook.send(part, ephemeral=True)
+                    await hook.send(part, ephemeral=True, allowed_mentions=NO_PINGS)
         except Refused as err:
             log.info("the interaction no longer takes answers (%s); sending a DM", err)
             await self.send_dm(d, to, text)
@@ -306,10 +311,9 @@ class DiscordChat:
         target: discord.abc.Messageable,
         text: str,
         view: discord.ui.View | None = None,
-        **options: Any,
     ) -> str:
-        """`text` in as many messages as it takes, `view` under the last; each part found
-        sent before (on a recheck) is not sent again. The id of the last."""
+        """`text` (plain) in as many messages as it takes, `view` under the last; each part
+        found sent before (on a recheck) is not sent again. The id of the last."""
         parts = chunks(text)
         for i, part in enumerate(parts):
             key = d.key if len(parts) == 1 else f"{d.key}.{i}"
@@ -319,7 +323,7 @@ class DiscordChat:
                 return m.content == part
 
             sent = await self._sent_before(d, target, same) or await self._send(
-                target, key, content=part, view=view if last else None, **options
+                target, key, content=part, view=view if last else None, allowed_mentions=NO_PINGS
             )
         return str(sent.id)
 

@@ -14,7 +14,6 @@ from discord.ext import commands
 
 from adapters.discord.chat import DiscordChat, interaction_handle, message_text
 from adapters.discord.commands import build_group
-from adapters.discord.embeds import shorten
 from adapters.discord.permissions import cannot_post
 from adapters.discord.reactions import GatewayReaction
 from adapters.discord.refs import (
@@ -24,6 +23,7 @@ from adapters.discord.refs import (
     member_ref,
     message_ref,
 )
+from adapters.discord.text import shorten
 from adapters.discord.views import COG_NAME, DriveForm, DriveModal, TitleModal
 from bot.core import Core
 from bot.drives import parse_sealed

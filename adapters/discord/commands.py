@@ -18,6 +18,7 @@ from bot.grammar import (
     Param,
     ParamKind,
     Subcommand,
+    option_like,
     tokenize,
 )
 
@@ -140,7 +141,6 @@ def _token(text: str, options: set[str]) -> str:
     """`text` as one token the grammar reads back as a word, quoted only if it must be."""
     # A word like "due: friday" would be read as the due option; a leading space keeps it a
     # word (the parser strips it at the start; further on it is one more space between words).
-    key, colon, _ = text.partition(":")
-    if colon and key.lower() in options:
+    if option_like(text) or text.partition(":")[0].lower() in options:
         text = " " + text
     return text if tokenize(text) == [text] else quote(text)

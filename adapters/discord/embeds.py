@@ -1,4 +1,5 @@
-"""Cards (tasks and pledge drives) as embeds, and text cut to Discord's limits."""
+"""Cards (tasks and pledge drives) as embeds, within Discord's limits; everything on them
+that the core wrote is made inert (see text.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import datetime
 
 import discord
 
+from adapters.discord.text import fit, inert
 from bot.cards import Card, DriveView, Person
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
@@ -13,7 +15,6 @@ TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FIELD_VALUE_LIMIT = 1024
 EMBED_LIMIT = 6000
-CONTENT_LIMIT = 2000
 
 _COLOURS = {
     "open": discord.Colour.blurple(),
@@ -25,33 +26,9 @@ _COLOURS = {
 OVERDUE_COLOUR = discord.Colour.orange()
 
 
-def shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def chunks(text: str, limit: int = CONTENT_LIMIT) -> list[str]:
-    """`text` split into messages of at most `limit` characters, at line ends where possible."""
-    parts: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while len(line) > limit:
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(line[:limit])
-            line = line[limit:]
-        if len(current) + len(line) > limit:
-            parts.append(current)
-            current = ""
-        current += line
-    if current or not parts:
-        parts.append(current)
-    return [p.rstrip("\n") or "\u200b" for p in parts]
-
-
 def mention(person: Person) -> str:
     """`<@id>`: Discord shows each reader the name they know; embeds never ping."""
-    return f"<@{person.id}>" if person.id.isdigit() else person.name
+    return f"<@{person.id}>" if person.id.isdigit() else inert(person.name)
 
 
 def people(persons: tuple[Person, ...], limit: int = FIELD_VALUE_LIMIT) -> str:
@@ -79,19 +56,30 @@ def timestamp(when: datetime, style: str = "F") -> str:
     return f"<t:{unix}:{style}> (<t:{unix}:R>)"
 
 
+def embed_title(card: Card) -> str:
+    """ "#12 Paint the shed": embed titles draw markdown but no links."""
+    number = f"#{card.number} "
+    return number + fit(card.title, TITLE_LIMIT - len(number), links=False)
+
+
+def _embed(card: Card, lines: list[str]) -> discord.Embed:
+    return discord.Embed(
+        title=embed_title(card), description="\n".join(lines), colour=_colour(card)
+    )
+
+
 def card_embed(card: Card) -> discord.Embed:
+    """A card as an embed. Its description is never cut (a cut could break its markdown): made
+    of a few short lines and at most FIELD_VALUE_LIMIT of people, it stays far below
+    DESCRIPTION_LIMIT."""
     if card.drive is not None:
         return drive_embed(card, card.drive)
     lines = [f"by {mention(card.creator)}"]
     if card.due_at:
         due = f"due {timestamp(card.due_at)}"
         lines.append(f"⚠️ **Overdue**: was {due}" if card.overdue else due)
-    lines.append(f"{card.progress_bar()} **{card.progress}**".strip())
-    embed = discord.Embed(
-        title=shorten(f"#{card.number} {card.title}", TITLE_LIMIT),
-        description=shorten("\n".join(lines), DESCRIPTION_LIMIT),
-        colour=_colour(card),
-    )
+    lines.append(f"{card.progress_bar()} **{inert(card.progress)}**".strip())
+    embed = _embed(card, lines)
     embed.add_field(name="In", value=people(card.committed), inline=False)
     if card.done:
         embed.add_field(name="Done", value=people(card.done), inline=False)
@@ -107,7 +95,7 @@ def drive_embed(card: Card, drive: DriveView) -> discord.Embed:
     until it tips (its card has no people then)."""
     kind = "Sealed pledge drive" if drive.sealed else "Pledge drive"
     # The unit is typed by people and sits inside the bold.
-    progress = discord.utils.escape_markdown(drive.progress)
+    progress = inert(drive.progress)
     lines = [f"{kind} by {mention(card.creator)}", f"{drive.progress_bar()} **{progress}**"]
     if drive.conditional:
         more = f"{drive.conditional:,} more conditional"
@@ -119,16 +107,12 @@ def drive_embed(card: Card, drive: DriveView) -> discord.Embed:
     elif card.state == "failed":
         lines.append(f"Closed {timestamp(drive.deadline_at, 'f')} without reaching its goal")
     if note := drive.sealed_note(card.state):
-        lines.append(f"🔒 {note}")
+        lines.append(f"🔒 {inert(note)}")
     if drive.task_number is not None:
         lines.append(f"🎉 Tipped! Now task #{drive.task_number}")
         if drive.did or drive.didnt:
             lines.append(f"Did it: {drive.did:,} · Didn't: {drive.didnt:,}")
-    embed = discord.Embed(
-        title=shorten(f"#{card.number} {card.title}", TITLE_LIMIT),
-        description=shorten("\n".join(lines), DESCRIPTION_LIMIT),
-        colour=_colour(card),
-    )
+    embed = _embed(card, lines)
     if card.committed:
         embed.add_field(name="In", value=people(card.committed), inline=False)
     embed.set_footer(text=card.state.capitalize())

@@ -3,6 +3,7 @@ title" button and its modal, and the form that starts a pledge drive from a mess
 
 Their custom_ids carry everything needed (button, guild, number or message), and the classes
 are registered with `add_dynamic_items` at start-up, so buttons posted before a restart work.
+Discord draws no markdown in labels, titles and placeholders: their text is only cut to size.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Protocol, cast
 
 import discord
 
+from adapters.discord.text import shorten
 from bot.cards import Button
 from bot.drives import MAX_UNIT
 from bot.grammar import MAX_TITLE
@@ -30,6 +32,7 @@ _STYLES = {
 }
 # Open modals are forgotten after 15 minutes, when the interaction token would be dead anyway.
 MODAL_TIMEOUT = 15 * 60
+LABEL_LIMIT = 80  # a button's label
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ class CoopButton(
         self.name, self.guild_id, self.number = name, guild_id, number
         super().__init__(
             discord.ui.Button(
-                label=label,
+                label=shorten(label, LABEL_LIMIT),
                 style=_STYLES.get(name, discord.ButtonStyle.secondary),
                 custom_id=f"coop:{name}:{guild_id}:{number}",
             )

@@ -1,15 +1,16 @@
 """Cards, direct messages with buttons, the App Home tab and the pledge drive form as Block
-Kit, within Slack's size limits."""
+Kit, within Slack's size limits. Every word from the core is shown through `text.inert`; the
+bot's own formatting (bold titles, mentions built from ids, dates) is added around it."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from adapters.slack.surface import DRIVE_FORM, button_action_id
+from adapters.slack.text import inert, trim
 from bot.cards import Button, Card, DriveView, Person
 from bot.drives import MAX_UNIT
 from bot.refs import MessageRef
@@ -21,18 +22,16 @@ MESSAGE_BLOCK_LIMIT = 50
 VIEW_BLOCK_LIMIT = 100
 MESSAGE_TEXT_LIMIT = 40_000
 ACTIONS_LIMIT = 25  # elements in one actions block
-BUTTON_LABEL_LIMIT = 75
 PRIVATE_METADATA_LIMIT = 3000
+# Lengths of plain_text objects, which show their text as it is (it never goes through inert).
+BUTTON_LABEL_LIMIT = 75
+OPTION_LIMIT = 75
+HEADER_LIMIT = 150
+PLACEHOLDER_LIMIT = 150
+MODAL_TITLE_LIMIT = 24  # a modal's title and its submit and close buttons
+LABEL_LIMIT = 2000  # an input's label and hint
 _PEOPLE_LIMIT = 900  # three people lists and a progress bar fit in one section
 
-# Slack markup people type (mentions, links) is kept; other <, > and & are escaped, and
-# broadcasts (@channel, @here, user groups) are shown without notifying anyone.
-_MARKUP = re.compile(
-    r"(?P<keep><[@#][A-Z0-9]+(?:\|[^<>]*)?>|<(?:https?|mailto):[^<>\s]+>|&(?:amp|lt|gt);)"
-    r"|(?P<broadcast><!(?P<name>[^<>]*)>)"
-    r"|(?P<escape>[<>&])"
-)
-_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 _STATE_LABELS = {
     "closed": "completed",
     "cancelled": "cancelled",
@@ -41,23 +40,6 @@ _STATE_LABELS = {
 }
 # The drive form's inputs; each input block and its element share the name.
 GOAL, DEADLINE, UNIT, SEALED = "goal", "deadline", "unit", "sealed"
-
-
-def trim(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def mrkdwn(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:
-    """Text from people or the core as safe mrkdwn, at most `limit` characters."""
-
-    def replace(match: re.Match[str]) -> str:
-        if match["keep"]:
-            return match["keep"]
-        if match["broadcast"]:
-            return f"&lt;!{match['name']}&gt;"
-        return _ENTITIES[match["escape"]]
-
-    return trim(_MARKUP.sub(replace, text), limit)
 
 
 def due_text(when: datetime) -> str:
@@ -82,7 +64,9 @@ def mentions(people: Sequence[Person], limit: int = _PEOPLE_LIMIT) -> str:
 
 def _title_line(card: Card) -> str:
     state = _STATE_LABELS.get(card.state)
-    title = f"~{mrkdwn(card.title, 400)}~" if card.state == "cancelled" else mrkdwn(card.title, 400)
+    title = inert(card.title, 400)
+    if card.state == "cancelled":
+        title = f"~{title}~"
     return f"*#{card.number} {title}*" + (f"  _({state})_" if state else "")
 
 
@@ -97,7 +81,7 @@ def card_fallback(card: Card) -> str:
     """The plain text of a card, for notifications and clients without blocks."""
     state = _STATE_LABELS.get(card.state) or ("overdue" if card.overdue else None)
     suffix = f" ({state})" if state else ""
-    return mrkdwn(f"#{card.number} {card.title} — {card.progress}{suffix}")
+    return inert(f"#{card.number} {card.title} — {card.progress}{suffix}", SECTION_TEXT_LIMIT)
 
 
 def card_blocks(card: Card) -> list[Block]:
@@ -116,7 +100,8 @@ def _task_text(card: Card) -> tuple[str, list[str]]:
     about = f"Created by <@{card.creator.id}>"
     if due := _due(card):
         about += f" · {due}"
-    people = [f"{card.progress_bar()} {card.progress}".strip(), f"*In:* {mentions(card.committed)}"]
+    progress = f"{card.progress_bar()} {inert(card.progress)}".strip()
+    people = [progress, f"*In:* {mentions(card.committed)}"]
     if card.done:
         people.append(f"*Done:* {mentions(card.done)}")
     if card.waitlist:
@@ -128,7 +113,7 @@ def _drive_text(card: Card, drive: DriveView) -> tuple[str, list[str]]:
     """A pledge drive's progress (of the group whose conditions hold), deadline, and who is
     in: nobody is named on a sealed drive that has not tipped (its card has no people)."""
     kind = "Sealed pledge drive" if drive.sealed else "Pledge drive"
-    lines = [f"{drive.progress_bar()} {drive.progress}"]
+    lines = [f"{drive.progress_bar()} {inert(drive.progress)}"]
     if drive.conditional:
         more = f"{drive.conditional:,} more conditional"
         if drive.conditional_people:
@@ -136,12 +121,12 @@ def _drive_text(card: Card, drive: DriveView) -> tuple[str, list[str]]:
         lines.append(more)
     closes = due_text(drive.deadline_at)
     if card.state == "open":
-        left = f" · {drive.time_left}" if drive.time_left else ""
+        left = f" · {inert(drive.time_left)}" if drive.time_left else ""
         lines.append(f"Sign-up closes {closes}{left}")
     elif card.state == "failed":
         lines.append(f"Closed {closes} without reaching its goal")
     if note := drive.sealed_note(card.state):
-        lines.append(f"🔒 {note}")
+        lines.append(f"🔒 {inert(note)}")
     if drive.task_number is not None:
         lines.append(f"🎉 Now task #{drive.task_number}")
         if drive.did or drive.didnt:
@@ -154,13 +139,13 @@ def _drive_text(card: Card, drive: DriveView) -> tuple[str, list[str]]:
 def drive_form(message: MessageRef, text: str) -> Block:
     """The form "Start a pledge drive" opens over `message`; the message rides along in the
     view's private metadata, to come back with the submission."""
-    preview = mrkdwn(" ".join(text.split()), 300) or "_(no text)_"
+    preview = inert(" ".join(text.split()), 300) or "_(no text)_"
     return {
         "type": "modal",
         "callback_id": DRIVE_FORM,
-        "title": _plain("Start a pledge drive"),
-        "submit": _plain("Start"),
-        "close": _plain("Cancel"),
+        "title": _plain("Start a pledge drive", MODAL_TITLE_LIMIT),
+        "submit": _plain("Start", MODAL_TITLE_LIMIT),
+        "close": _plain("Cancel", MODAL_TITLE_LIMIT),
         "private_metadata": form_metadata(message, text),
         "blocks": [
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"From: {preview}"}]},
@@ -188,7 +173,10 @@ def drive_form(message: MessageRef, text: str) -> Block:
                 {
                     "type": "checkboxes",
                     "options": [
-                        {"text": _plain("Only counts show until it tips"), "value": SEALED}
+                        {
+                            "text": _plain("Only counts show until it tips", OPTION_LIMIT),
+                            "value": SEALED,
+                        }
                     ],
                 },
                 optional=True,
@@ -219,14 +207,18 @@ def form_metadata(message: MessageRef, text: str) -> str:
 
 
 def _text_input(placeholder: str, max_length: int | None = None) -> Block:
-    element: Block = {"type": "plain_text_input", "placeholder": _plain(placeholder)}
+    element: Block = {
+        "type": "plain_text_input",
+        "placeholder": _plain(placeholder, PLACEHOLDER_LIMIT),
+    }
     if max_length is not None:
         element["max_length"] = max_length
     return element
 
 
-def _plain(text: str) -> Block:
-    return {"type": "plain_text", "text": text}
+def _plain(text: str, limit: int) -> Block:
+    """Text Slack shows as it is: only cut to `limit`."""
+    return {"type": "plain_text", "text": trim(text, limit)}
 
 
 def _input(
@@ -235,25 +227,23 @@ def _input(
     block: Block = {
         "type": "input",
         "block_id": name,
-        "label": _plain(label),
+        "label": _plain(label, LABEL_LIMIT),
         "element": {**element, "action_id": name},
         "optional": optional,
     }
     if hint is not None:
-        block["hint"] = _plain(hint)
+        block["hint"] = _plain(hint, LABEL_LIMIT)
     return block
 
 
 def dm_blocks(text: str, buttons: Sequence[Button]) -> list[Block]:
-    """A direct message with buttons under it: `text` as mrkdwn, then the buttons."""
-    return [_section(mrkdwn(text)), _actions("coop_dm", buttons)]
+    """A direct message with buttons under it: `text`, then the buttons."""
+    return [_section(inert(text, SECTION_TEXT_LIMIT)), _actions("coop_dm", buttons)]
 
 
 def home_view(cards: Sequence[Card], member_id: str) -> Block:
     """The App Home tab: the open tasks `member_id` is in or waiting for, and their pledges."""
-    blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "Your commitments"}}
-    ]
+    blocks: list[Block] = [{"type": "header", "text": _plain("Your commitments", HEADER_LIMIT)}]
     if not cards:
         blocks.append(
             _section(
@@ -273,12 +263,12 @@ def home_view(cards: Sequence[Card], member_id: str) -> Block:
 def _home_lines(card: Card, member_id: str) -> str:
     """How a card looks on the Home tab, under its title."""
     if card.drive is not None:
-        left = f" · {card.drive.time_left}" if card.drive.time_left else ""
+        left = f" · {inert(card.drive.time_left)}" if card.drive.time_left else ""
         closes = f"sign-up closes {due_text(card.drive.deadline_at)}{left}"
-        return f"{card.progress} · {closes}\nYou've pledged"
+        return f"{inert(card.progress)} · {closes}\nYou've pledged"
     waiting = any(p.id == member_id for p in card.waitlist)
     due = _due(card)
-    line = card.progress + (f" · {due}" if due else "")
+    line = inert(card.progress) + (f" · {due}" if due else "")
     return line + ("\nYou're on the waitlist" if waiting else "\nYou're in")
 
 
@@ -292,11 +282,7 @@ def _actions(block_id: str, buttons: Sequence[Button]) -> Block:
                 "type": "button",
                 "action_id": button_action_id(button.name),
                 "value": str(button.number),
-                "text": {
-                    "type": "plain_text",
-                    "text": trim(button.label, BUTTON_LABEL_LIMIT),
-                    "emoji": True,
-                },
+                "text": _plain(button.label, BUTTON_LABEL_LIMIT) | {"emoji": True},
                 **({"style": "primary"} if button.name == "join" else {}),
             }
             for button in buttons[:ACTIONS_LIMIT]

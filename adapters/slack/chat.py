@@ -20,15 +20,10 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.slack.blocks import (
-    MESSAGE_TEXT_LIMIT,
-    card_blocks,
-    card_fallback,
-    dm_blocks,
-    mrkdwn,
-)
+from adapters.slack.blocks import MESSAGE_TEXT_LIMIT, card_blocks, card_fallback, dm_blocks
 from adapters.slack.directory import Directory, Workspace
 from adapters.slack.payloads import unescape
+from adapters.slack.text import inert
 from adapters.slack.workspaces import Workspaces
 from bot.cards import Button, Card
 from bot.events import ReplyHandle
@@ -211,7 +206,7 @@ class SlackChat:
                 raise Refused(
                     str(err),
                     notice=f"#{card.number} is saved, but I can't post its card here because "
-                    "I'm not in this channel. Invite me with `/invite` and my name, or use a "
+                    "I'm not in this channel. Invite me with /invite and my name, or use a "
                     "channel I'm in.",
                 ) from err
             raise
@@ -235,13 +230,13 @@ class SlackChat:
             channel = await self.directory.dm_channel(ws, to.id)
         # With blocks, `text` is what notifications and clients without blocks show.
         blocks = dm_blocks(text, buttons) if buttons else None
-        shown = mrkdwn(text, MESSAGE_TEXT_LIMIT)
+        shown = inert(text, MESSAGE_TEXT_LIMIT)
         return await self._post(d, to.community, channel, None, text=shown, blocks=blocks)
 
     async def post_message(self, d: Delivery, channel: ChannelRef, text: str) -> str | None:
         try:
             return await self._post(
-                d, channel.community, channel.id, None, text=mrkdwn(text, MESSAGE_TEXT_LIMIT)
+                d, channel.community, channel.id, None, text=inert(text, MESSAGE_TEXT_LIMIT)
             )
         except Refused as err:
             if str(err) not in _NOT_IN_CHANNEL:
@@ -252,7 +247,7 @@ class SlackChat:
                 f"{err}: coopbot cannot post in channel {channel.id} (it is not a member, or "
                 "the channel is archived or gone); invite it with /invite",
                 notice=f"I couldn't post in <#{channel.id}> because I'm not in it. Invite me "
-                "with `/invite` and my name, or use a channel I'm in.",
+                "with /invite and my name, or use a channel I'm in.",
             ) from err
 
     async def reply_private(
@@ -268,7 +263,7 @@ class SlackChat:
         response_url, else as a DM. (Slack has no way to look an ephemeral message up, so
         one whose send was cut off by a crash is sent again.)"""
         client = await self.workspaces.sending(to.community)
-        shown = mrkdwn(text, MESSAGE_TEXT_LIMIT)
+        shown = inert(text, MESSAGE_TEXT_LIMIT)
         try:
             async with _sending():
                 await client.chat_postEphemeral(channel=channel.id, user=to.id, text=shown)

@@ -24,8 +24,8 @@ Payload = dict[str, Any]
 def unescape(text: str) -> str:
     """Slack's text with its three escapes undone, so "Q&amp;A" is stored as "Q&A".
 
-    Mentions and links (`<@U123|ana>`) stay as Slack markup; the card renderer escapes the
-    rest again for mrkdwn.
+    Mentions and links (`<@U123|ana>`) stay as Slack wrote them; `text.inert` shows all of it
+    as text again, mentions of people and channels aside.
     """
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 

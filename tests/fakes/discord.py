@@ -79,6 +79,10 @@ PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, mess
 MESSAGE_CONTENT_LIMIT = 2000
 NONCE_LIMIT = 25
 CUSTOM_ID_LIMIT = 100
+# Embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
+EMBED_LIMITS = {"title": 256, "description": 4096, "name": 256, "value": 1024, "text": 2048}
+EMBED_FIELDS_LIMIT = 25
+EMBEDS_TOTAL_LIMIT = 6000
 
 
 # --------------------------------------------------------------------------------------------
@@ -2119,6 +2123,7 @@ def _validate_message(body: JSON, files: list[JSON], *, creating: bool) -> None:
     embeds = body.get("embeds") or []
     if len(embeds) > 10:
         raise _invalid("embeds: Must be 10 or fewer in length.")
+    _validate_embeds(embeds)
     if len(body.get("components") or []) > 5 and not int(body.get("flags") or 0) & (1 << 15):
         raise _invalid("components: Must be 5 or fewer in length.")
     nonce = body.get("nonce")
@@ -2135,6 +2140,27 @@ def _validate_message(body: JSON, files: list[JSON], *, creating: bool) -> None:
         or body.get("poll")
     ):
         raise _HTTPError(400, 50006, "Cannot send an empty message")
+
+
+def _validate_embeds(embeds: Sequence[JSON]) -> None:
+    """Each text of each embed within its limit, and all of them together within 6,000."""
+    total = 0
+    for embed in embeds:
+        fields = embed.get("fields") or []
+        if len(fields) > EMBED_FIELDS_LIMIT:
+            raise _invalid(f"embeds.fields: Must be {EMBED_FIELDS_LIMIT} or fewer in length.")
+        texts = [("title", embed.get("title")), ("description", embed.get("description"))]
+        texts += [("text", (embed.get("footer") or {}).get("text"))]
+        texts += [("name", (embed.get("author") or {}).get("name"))]
+        texts += [(key, f.get(key)) for f in fields for key in ("name", "value")]
+        for key, text in texts:
+            if text is None:
+                continue
+            if len(str(text)) > EMBED_LIMITS[key]:
+                raise _invalid(f"embeds.{key}: Must be {EMBED_LIMITS[key]} or fewer in length.")
+            total += len(str(text))
+    if total > EMBEDS_TOTAL_LIMIT:
+        raise _invalid(f"embeds: Must be {EMBEDS_TOTAL_LIMIT} or fewer characters in all.")
 
 
 _NAME = re.compile(r"[-_'\w]{1,32}")
