@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.emoji_names import canonical
 from bot.errors import CoopError, StoreUnavailable
 from bot.events import CommandInvoked, DriveRequested, Event, Inbound, ReactionAdded
+from bot.inputs import printable
 from bot.outbox import deliveries
 from bot.ports import ChatPort, MessageText, UnitOfWork, UnitOfWorkFactory
 from bot.queues import InboxEntry, InboxState
@@ -133,9 +134,14 @@ class Coop:
             port = self.ports.get(job.event.actor.community.platform)
             if port is not None:
                 job.event = replace(job.event, actor=await port.member(job.event.actor))
+            actor = job.event.actor
+            # A display name is the platform's text: kept without control characters.
+            job.event = replace(job.event, actor=replace(actor, name=printable(actor.name)))
             text = await self._text_to_track(job.event, port)
             if isinstance(job.event, CommandInvoked):
                 person, channel = await self._look_up(job.event, port)
+                if person is not None:
+                    person = replace(person, name=printable(person.name))
                 job.ready = await self._threads.run(self._prepare, job.event, entry, text, person)
                 job.ready = replace(job.ready, channel=channel)
             elif isinstance(job.event, DriveRequested):  # its deadline is read first

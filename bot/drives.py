@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot import grammar, pledges, reminders
+from bot import grammar, inputs, pledges, reminders
 from bot.cards import (
     Button,
     ChannelMessage,
@@ -45,7 +45,7 @@ from bot.turn import Turn, label, refresh_card, require_creator_or_admin
 if TYPE_CHECKING:
     from bot.occurrences import Firing
 
-MAX_UNIT = 40
+MAX_UNIT = grammar.MAX_UNIT
 MAX_DRIVE = timedelta(days=366)  # sign-up longer than a year is a typo, not a plan
 _YES, _NO = ("yes", "y", "true", "on", "1"), ("no", "n", "false", "off", "0")
 
@@ -75,7 +75,10 @@ def parse_sealed(raw: str | None) -> bool:
 def parse_goal(raw: str | int, unit: str | None) -> int:
     high = grammar.MAX_AMOUNT if unit else grammar.MAX_NEED
     try:
-        goal = int(str(raw).strip().replace(",", ""))
+        digits = inputs.number(str(raw).strip().replace(",", ""))
+        if not digits.lstrip("-").isascii():
+            raise ValueError(digits)
+        goal = int(digits)
     except ValueError:
         shown = str(raw)[:20]
         raise CoopError(f"goal: must be a whole number, like goal:5 (got “{shown}”).") from None
@@ -88,12 +91,8 @@ def parse_goal(raw: str | int, unit: str | None) -> int:
 def parse_unit(raw: str | None) -> str | None:
     if raw is None:
         return None
-    unit = " ".join(raw.split())
-    if not unit:
-        return None
-    if len(unit) > MAX_UNIT:
-        raise CoopError(f"unit: is at most {MAX_UNIT} characters, like unit:hours or unit:EUR.")
-    return unit
+    unit = " ".join(inputs.field("unit:", raw, MAX_UNIT, "unit:hours").split())
+    return unit or None
 
 
 @dataclass(frozen=True)
@@ -121,8 +120,8 @@ def read_terms(
 ) -> Terms:
     """Check a new drive's terms; raises CoopError saying what to fix."""
     example = '/coop pledge "Plant 50 trees" goal:10 deadline:"friday 5pm"'
-    title = " ".join(title.split())
-    if not title:
+    title = " ".join(inputs.printable(title).split())
+    if not inputs.visible(title):
         raise CoopError(f"A pledge drive needs a title. For example: {example}")
     if len(title) > grammar.MAX_TITLE:
         raise CoopError(f"Titles can be at most {grammar.MAX_TITLE} characters.")
@@ -192,7 +191,8 @@ def from_message(
     existing = turn.uow.action_by_message(turn.community.id, message.channel.id, message.id)
     if existing is not None:
         return [turn.reply(f"That message is already tracked as {label(existing)}.")]
-    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    text = inputs.printable(text)
+    first_line = inputs.first_line(text)
     if not first_line:
         raise CoopError("That message has no text to use as the drive's title.")
     return start(turn, terms(first_line[: grammar.MAX_TITLE], text), message)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot import inputs
 from bot.errors import CoopError
 
 MAX_TITLE = 200
 MAX_NEED = 1000
 MAX_AMOUNT = 1_000_000
+MAX_UNIT = 40
 
 
 class ParamKind(StrEnum):
@@ -31,6 +35,12 @@ class Param:
     required: bool = True
     min_value: int | None = None
     max_value: int | None = None
+    max_length: int | None = None
+
+    @property
+    def limit(self) -> int:
+        """The most characters its value may have; longer is refused before it is parsed."""
+        return self.max_length or _LIMITS[self.kind]
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,9 @@ class Subcommand:
     options: tuple[Param, ...] = ()
     example: str = ""
 
+    def option(self, name: str) -> Param:
+        return next(o for o in self.options if o.name == name)
+
     @property
     def usage(self) -> str:
         parts = [f"/coop {self.name}"]
@@ -50,6 +63,16 @@ class Subcommand:
         parts += [f"[{o.name}:<{o.kind.value}>]" for o in self.options]
         return " ".join(parts)
 
+
+# Long enough for anything meant, short enough that no parser is ever slow on it.
+_LIMITS = {
+    ParamKind.TEXT: 100,
+    ParamKind.ACTION_ID: 20,
+    ParamKind.INTEGER: 20,
+    ParamKind.WHEN: 100,
+    ParamKind.TIMEZONE: 64,
+    ParamKind.COMMAND: 40,
+}
 
 _ID = Param("id", ParamKind.ACTION_ID, "The action number, like #3")
 
@@ -85,7 +108,11 @@ GRAMMAR: tuple[Subcommand, ...] = (
             ),
             Param("deadline", ParamKind.WHEN, 'When sign-up closes, e.g. "friday 5pm"', False),
             Param(
-                "unit", ParamKind.TEXT, "Count an amount instead of people: hours, EUR, ...", False
+                "unit",
+                ParamKind.TEXT,
+                "Count an amount instead of people: hours, EUR, ...",
+                False,
+                max_length=MAX_UNIT,
             ),
             Param("sealed", ParamKind.TEXT, "yes: only counts show until it tips", False),
             Param("due", ParamKind.WHEN, "When the thing itself is to be done, if known", False),
@@ -135,6 +162,8 @@ GRAMMAR: tuple[Subcommand, ...] = (
             "what",
             ParamKind.TEXT,
             'Who (me, @someone, #channel or #3) and what, e.g. me "Water the plants"',
+            # Room for whom it is for (a platform's mention) besides the text itself.
+            max_length=MAX_TITLE + 100,
         ),
         (
             Param("when", ParamKind.WHEN, 'When, e.g. "friday 9am" or "in 2 hours"', False),
@@ -145,7 +174,7 @@ GRAMMAR: tuple[Subcommand, ...] = (
     ),
     Subcommand(
         "reminders",
-        "Your reminders; `cancel R7` cancels one",
+        "Your reminders; “cancel R7” cancels one",
         Param("cancel", ParamKind.TEXT, "A reminder to cancel, like R7", required=False),
         example="/coop reminders cancel R7",
     ),
@@ -184,26 +213,57 @@ class ParsedCommand:
 
 
 _QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c"}
+# `word:value` where the word could be an option's name (URLs and times are not).
+_OPTION_LIKE = re.compile(r"^(?P<key>[^\W\d_][\w-]{0,19}):(?P<value>.*)$", re.DOTALL)
+_SCHEMES = frozenset({"http", "https", "mailto", "tel", "ftp"})
+
+
+@dataclass(frozen=True)
+class Token:
+    """A word of a command line; `quoted` when it began with a quote (never an option)."""
+
+    text: str
+    quoted: bool = False
+
+
+def option_like(word: str) -> bool:
+    """Whether `word` would be read as an option (`need:3`, `colour:red`) unless quoted."""
+    match = _OPTION_LIKE.match(word)
+    return match is not None and bool(match["value"]) and match["key"].lower() not in _SCHEMES
 
 
 def tokenize(text: str) -> list[str]:
     """Split on white space; double quotes (straight or curly) group words, even after `key:`.
 
-    Apostrophes are left alone so that titles like "Let's meet" need no quoting.
+    Apostrophes are left alone so that titles like "Let's meet" need no quoting. A quote
+    that is never closed runs to the end (see `tokens` for the strict reading).
     """
-    tokens: list[str] = []
+    return [t.text for t in _split(text, strict=False)]
+
+
+def tokens(text: str) -> list[Token]:
+    """The words of a command line; a quote that is never closed is a CoopError."""
+    return _split(text, strict=True)
+
+
+def _split(text: str, strict: bool) -> list[Token]:
+    found: list[Token] = []
     current: list[str] = []
+    quoted = False
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
         if ch.isspace():
             if current:
-                tokens.append("".join(current))
-                current = []
+                found.append(Token("".join(current), quoted))
+                current, quoted = [], False
         elif ch in _QUOTES and (not current or current[-1] == ":"):
             close = text.find(_QUOTES[ch], i + 1)
             if close < 0:
                 close = text.find('"', i + 1)  # phones mix curly and straight quotes
+            if close < 0 and strict:
+                raise _unclosed(text, i)
+            quoted = quoted or not current
             end = n if close < 0 else close
             current.append(text[i + 1 : end])
             i = end
@@ -211,25 +271,43 @@ def tokenize(text: str) -> list[str]:
             current.append(ch)
         i += 1
     if current:
-        tokens.append("".join(current))
-    return tokens
+        found.append(Token("".join(current), quoted))
+    return found
+
+
+def _unclosed(text: str, at: int) -> CoopError:
+    before, after = text[:at].strip(), text[at + 1 :].strip()
+    name = before.split(maxsplit=1)[0].lower() if before else ""
+    spec = SUBCOMMANDS.get(name)
+    example = f" For example: {spec.example}" if spec and spec.example else ""
+    return CoopError(
+        f"The quote {text[at]} before “{_shown(after, 40)}” is never closed, so I can't tell "
+        f"where that text ends. Close it with {_QUOTES[text[at]]}.{example}"
+    )
+
+
+def _shown(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def parse_action_id(raw: str) -> int:
-    digits = raw.strip().removeprefix("#")
-    if not digits.isdigit() or len(digits) > 9:
+    digits = inputs.number(raw.strip().removeprefix("#").strip())
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 9:
         raise CoopError(
-            f"“{raw[:40]}” isn't an action number. Use the number on the card, like #3."
+            f"“{_shown(raw, 40)}” isn't an action number. Use the number on the card, like #3."
         )
     return int(digits)
 
 
 def _parse_int(param: Param, raw: str) -> int:
+    digits = inputs.number(raw.replace(",", "")) if raw.lstrip("-") else raw
     try:
-        value = int(raw)
+        if not digits.lstrip("-").isascii():
+            raise ValueError(raw)
+        value = int(digits)
     except ValueError:
         raise CoopError(
-            f"{param.name}: must be a whole number, like {param.name}:3 (got “{raw[:40]}”)."
+            f"{param.name}: must be a whole number, like {param.name}:3 (got “{_shown(raw, 40)}”)."
         ) from None
     low, high = param.min_value, param.max_value
     if (low is not None and value < low) or (high is not None and value > high):
@@ -239,47 +317,100 @@ def _parse_int(param: Param, raw: str) -> int:
 
 def parse(text: str) -> ParsedCommand:
     """Parse the text after `/coop`; raises CoopError with a helpful message."""
-    tokens = tokenize(text.strip())
-    if not tokens:
+    words = tokens(inputs.line(text).strip())
+    if not words:
         return ParsedCommand("help")
-    name = tokens[0].lower()
+    name = words[0].text.lower()
     spec = SUBCOMMANDS.get(name)
     if spec is None:
+        near = difflib.get_close_matches(name, SUBCOMMANDS, n=1)
+        hint = f"Did you mean /coop {near[0]}? " if near else ""
         raise CoopError(
-            f"I don't know the command “{tokens[0][:40]}”. "
+            f"I don't know the command “{_shown(words[0].text, 40)}”. {hint}"
             f"Try one of: {', '.join(SUBCOMMANDS)} — or /coop help."
         )
-    options, words = _options(spec, tokens[1:])
-    return ParsedCommand(name, _positional(spec, " ".join(words).strip()), options)
+    options, rest = _options(spec, words[1:])
+    return ParsedCommand(name, _positional(spec, " ".join(rest).strip()), options)
 
 
 def parse_options(name: str, text: str) -> dict[str, str | int]:
     """Only the `name:value` options of `/coop <name>`, as a form sends them; other words
     are refused."""
     spec = SUBCOMMANDS[name]
-    options, words = _options(spec, tokenize(text.strip()))
+    options, words = _options(spec, tokens(inputs.line(text).strip()))
     if words:
-        raise CoopError(f"I don't know “{' '.join(words)[:40]}” here. For example: {spec.example}")
+        raise CoopError(
+            f"I don't know “{_shown(' '.join(words), 40)}” here. For example: {spec.example}"
+        )
     return options
 
 
-def _options(spec: Subcommand, tokens: list[str]) -> tuple[dict[str, str | int], list[str]]:
+def _options(spec: Subcommand, words: list[Token]) -> tuple[dict[str, str | int], list[str]]:
+    """The options among `words` and the other words; a repeated option, or one that is not
+    this command's, is a CoopError showing what was understood."""
     by_name = {o.name: o for o in spec.options}
     options: dict[str, str | int] = {}
-    words: list[str] = []
-    for token in tokens:
-        key, sep, value = token.partition(":")
-        option = by_name.get(key.lower()) if sep else None
-        if option is None:
-            words.append(token)
+    rest: list[str] = []
+    for word in words:
+        match = None if word.quoted else _OPTION_LIKE.match(word.text)
+        if match is None or match["value"].startswith("//") or match["key"].lower() in _SCHEMES:
+            rest.append(word.text)
             continue
-        if not value.strip():
+        key, raw = match["key"].lower(), match["value"]
+        option = by_name.get(key)
+        if option is None and not raw:
+            rest.append(word.text)  # "Agenda: ..." is a word of the title
+            continue
+        if option is None:
+            raise _unknown(spec, match["key"], options, rest)
+        if option.name in options:
+            raise CoopError(
+                f"{option.name}: is given twice (“{_shown(str(options[option.name]), 30)}” and "
+                f"“{_shown(raw, 30)}”): give it once. For example: {spec.example}"
+            )
+        if len(raw) > option.limit:
+            raise CoopError(
+                f"{option.name}: is {len(raw):,} characters long; the limit is {option.limit}. "
+                f"For example: {spec.example}"
+            )
+        value = inputs.field(f"{option.name}:", raw, option.limit, spec.example)
+        if not value:
             raise CoopError(f"{option.name}: needs a value, like {spec.example}")
         if option.kind is ParamKind.INTEGER:
-            options[option.name] = _parse_int(option, value.strip())
+            options[option.name] = _parse_int(option, value)
         else:
-            options[option.name] = value.strip()
-    return options, words
+            options[option.name] = value
+    return options, rest
+
+
+def _unknown(
+    spec: Subcommand, key: str, options: dict[str, str | int], rest: list[str]
+) -> CoopError:
+    """An option this command doesn't have: what was understood, and what was likely meant."""
+    own = [o.name for o in spec.options]
+    elsewhere = [s.name for s in GRAMMAR if key.lower() in {o.name for o in s.options}]
+    near = difflib.get_close_matches(key.lower(), own, n=1, cutoff=0.6)
+    understood = " ".join(
+        [
+            f"/coop {spec.name}",
+            *rest[:6],
+            *(f"{k}:{_shown(str(v), 20)}" for k, v in options.items()),
+        ]
+    )
+    if near:
+        hint = f"Did you mean {near[0]}:?"
+    elif elsewhere:
+        hint = f"{key.lower()}: is an option of /coop {elsewhere[0]}, not of /coop {spec.name}."
+    else:
+        hint = (
+            f"/coop {spec.name} takes {', '.join(o + ':' for o in own)}."
+            if own
+            else f"/coop {spec.name} takes no options."
+        )
+    return CoopError(
+        f"I don't know the option “{_shown(key, 20)}:”. {hint} So far I read: {understood}. "
+        f"If it's part of the text, put the text in quotes. For example: {spec.example}"
+    )
 
 
 def _positional(spec: Subcommand, raw: str) -> str | int | None:
@@ -288,6 +419,8 @@ def _positional(spec: Subcommand, raw: str) -> str | int | None:
         if raw:
             raise CoopError(f"/coop {spec.name} takes no arguments. Usage: {spec.usage}")
         return None
+    if raw and not inputs.visible(raw):
+        raise CoopError(f"That {param.name} has nothing visible in it. For example: {spec.example}")
     if not raw:
         if param.required:
             raise CoopError(
@@ -297,10 +430,12 @@ def _positional(spec: Subcommand, raw: str) -> str | int | None:
         return None
     if param.kind is ParamKind.ACTION_ID:
         return parse_action_id(raw)
-    if param.kind is ParamKind.TEXT and len(raw) > MAX_TITLE:
+    limit = param.max_length or (MAX_TITLE if param.kind is ParamKind.TEXT else param.limit)
+    if len(raw) > limit:
+        shorter = "Put the short version in the title." if param.kind is ParamKind.TEXT else ""
+        noun = "reminder" if param.name == "what" else param.name
         raise CoopError(
-            f"That {param.name} is {len(raw):,} characters long; the limit is {MAX_TITLE}. "
-            "Put the short version in the title."
+            f"That {noun} is {len(raw):,} characters long; the limit is {limit}. {shorter}"
         )
     return raw
 

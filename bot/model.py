@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from bot.timeparse import known
+
 
 class ActionKind(StrEnum):
     TASK = "task"
@@ -57,7 +59,7 @@ class Member:
 
     def zone(self, default: str) -> str:
         """The zone to show this person times in, and to run their reminders in."""
-        return self.tz or self.platform_tz or default
+        return self.tz or known(self.platform_tz) or default
 
 
 @dataclass

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot import recurrence
+from bot import inputs, recurrence
 from bot.cards import Effect
 from bot.errors import CoopError
+from bot.grammar import MAX_TITLE
 from bot.model import (
     Action,
     Member,
@@ -94,10 +95,15 @@ def split_what(what: str) -> tuple[Whom, str]:
     word, _, text = what.strip().partition(" ")
     whom = parse_whom(word)
     text = " ".join(text.split())
-    if not text:
+    if not inputs.visible(text):
         raise CoopError(
             "What should the reminder say? For example: "
             '/coop remind me "Water the plants" when:"9am".'
+        )
+    if len(text) > MAX_TITLE:
+        raise CoopError(
+            f"That reminder is {len(text):,} characters long; the limit is {MAX_TITLE}. "
+            "Put the details in a message, and remind people of it."
         )
     return whom, text
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
+import zoneinfo
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import dateparser
 
@@ -24,17 +27,65 @@ def parse_duration(text: str) -> timedelta | None:
     return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
 
 
+@functools.cache
+def _zones() -> dict[str, str]:
+    """Every IANA zone name, by its lower-case spelling."""
+    # Files of the zone database that are not zones.
+    names = zoneinfo.available_timezones() - {"localtime", "posixrules", "Factory"} | {"UTC"}
+    return {name.lower(): name for name in names}
+
+
+def zone_name(name: str) -> str:
+    """The IANA zone `name` as the database spells it (any case accepted), or a CoopError
+    with the likeliest zones meant: a near miss, the cities of a region, a city's zone."""
+    zones = _zones()
+    key = name.strip().lower()
+    if key in zones and len(name) <= 64:
+        return zones[key]
+    shown = name if len(name) <= 60 else name[:59] + "…"
+    region = [z for k, z in zones.items() if k.startswith(key + "/")] if key else []
+    city = [z for k, z in zones.items() if key and k.endswith("/" + key.replace(" ", "_"))]
+    near = difflib.get_close_matches(key, list(zones), n=3, cutoff=0.75) if len(key) < 64 else []
+    if region:
+        picks = sorted(region, key=lambda z: (z not in _COMMON, z))[:3]
+        hint = f"“{shown}” is a region; pick the zone of a city in it, such as {', '.join(picks)}."
+    elif city or near:
+        meant = city[:1] or [zones[k] for k in near]
+        hint = f"Did you mean {' or '.join(filter(None, [', '.join(meant[:-1]), meant[-1]]))}?"
+    else:
+        hint = "Use an IANA name such as Europe/Berlin, America/New_York or Asia/Tokyo."
+    raise CoopError(f"I don't know the time zone “{shown}”. {hint}")
+
+
+# Shown first when a region has many zones.
+_COMMON = frozenset(
+    {
+        "Europe/London",
+        "Europe/Berlin",
+        "Europe/Paris",
+        "America/New_York",
+        "America/Chicago",
+        "America/Los_Angeles",
+        "America/Sao_Paulo",
+        "Asia/Tokyo",
+        "Asia/Kolkata",
+        "Asia/Shanghai",
+        "Africa/Lagos",
+        "Africa/Nairobi",
+        "Australia/Sydney",
+        "Pacific/Auckland",
+    }
+)
+
+
+def known(name: str | None) -> str | None:
+    """`name` if it is an IANA zone (a platform may report one the zone data lacks)."""
+    return name if name and _zones().get(name.lower()) == name else None
+
+
 def zone(name: str) -> ZoneInfo:
     """The IANA zone `name`, or a CoopError saying how to spell one."""
-    try:
-        if not name or name != name.strip() or name.startswith("/"):
-            raise ValueError(name)
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise CoopError(
-            f"I don't know the time zone “{name[:60]}”. Use an IANA name such as "
-            "Europe/Berlin, America/New_York or Asia/Tokyo."
-        ) from None
+    return ZoneInfo(zone_name(name))
 
 
 def _read(text: str, tz_name: str, tz: ZoneInfo, base: datetime) -> datetime | None:

@@ -12,7 +12,7 @@ from bot.errors import CoopError
 from bot.model import Action, ActionState, Community, Member, Via
 from bot.ports import AuditEntry, UnitOfWork
 from bot.refs import ChannelRef, CommunityRef, MemberRef
-from bot.timeparse import HORIZON
+from bot.timeparse import HORIZON, known
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Turn:
 
     @property
     def tz(self) -> str:
-        return self.member.tz or self.actor.tz or self.prefs.default_tz
+        return self.member.tz or known(self.actor.tz) or self.prefs.default_tz
 
     def audit(
         self,

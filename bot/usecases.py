@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import drives, grammar, reminders
+from bot import drives, grammar, inputs, reminders
 from bot.cards import (
     AskForTitle,
     DirectMessage,
@@ -32,7 +32,7 @@ from bot.model import Action, ActionKind, ActionState, CommitmentStatus, Via
 from bot.ports import MessageText
 from bot.refs import ChannelRef, MemberRef, MessageRef
 from bot.render import card_text
-from bot.timeparse import format_local, parse_when, zone
+from bot.timeparse import format_local, known, parse_when, zone_name
 from bot.turn import (
     Preferences,
     Turn,
@@ -89,8 +89,8 @@ def track_message(turn: Turn, message: MessageRef, read: MessageText) -> list[Ef
     existing = turn.uow.action_by_message(turn.community.id, message.channel.id, message.id)
     if existing is not None:
         return [turn.reply(f"That message is already tracked as {label(existing)}.")]
-    text = read.text
-    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    text = inputs.printable(read.text)
+    first_line = inputs.first_line(text)
     if not first_line:
         raise CoopError("That message has no text to use as a title.")
     action = turn.uow.add_action(
@@ -128,8 +128,8 @@ def retitle(turn: Turn, message: MessageRef, title: str) -> list[Effect]:
             f"The wording of {label(action)} is locked: people have pledged to it as it reads "
             "now. Start a new drive if it has to say something else."
         )
-    title = " ".join(title.split())
-    if not title:
+    title = " ".join(inputs.line(title).split())
+    if not inputs.visible(title):
         raise CoopError("A title needs some text.")
     if len(title) > grammar.MAX_TITLE:
         raise CoopError(f"Titles can be at most {grammar.MAX_TITLE} characters.")
@@ -310,7 +310,7 @@ def show(turn: Turn, action: Action) -> list[Effect]:
 
 
 def set_tz(turn: Turn, name: str) -> list[Effect]:
-    zone(name)
+    name = zone_name(name)
     turn.uow.set_member_tz(turn.member, name)
     turn.audit("member.tz", detail=name)
     local = format_local(turn.now, name)
@@ -526,10 +526,13 @@ def prepare(
     time has to be read.
     """
     if isinstance(event, DriveRequested):
-        if not event.deadline.strip():
+        example = "friday 5pm"
+        limit = grammar.SUBCOMMANDS["pledge"].option("deadline").limit
+        deadline = inputs.field("The deadline", event.deadline, limit, example)
+        if not deadline:
             return Prepared()
-        tz = stored_tz(event.actor.id) or event.actor.tz or prefs.default_tz
-        return Prepared(due_at=parse_when(event.deadline, tz, now, prefs.horizon), due_tz=tz)
+        tz = stored_tz(event.actor.id) or known(event.actor.tz) or prefs.default_tz
+        return Prepared(due_at=parse_when(deadline, tz, now, prefs.horizon), due_tz=tz)
     if not isinstance(event, CommandInvoked):
         return Prepared()
     cmd = grammar.parse(event.text)
@@ -540,9 +543,9 @@ def prepare(
     if not when:
         return Prepared(cmd, person=person)
     if person is not None:
-        tz = stored_tz(person.id) or person.tz or prefs.default_tz
+        tz = stored_tz(person.id) or known(person.tz) or prefs.default_tz
     else:
-        tz = stored_tz(event.actor.id) or event.actor.tz or prefs.default_tz
+        tz = stored_tz(event.actor.id) or known(event.actor.tz) or prefs.default_tz
     task_due = cmd.options.get("due") if cmd.name == "pledge" else None
     return Prepared(
         cmd,

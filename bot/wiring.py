@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, Protocol, TextIO
 
+from bot import logs
 from bot.app import Coop
 from bot.clock import AdjustableClock, Clock, ShiftedClock, SystemClock
 from bot.config import AdapterName, ConfigError, Secrets, Settings
@@ -46,8 +47,10 @@ def build_core(
 ) -> Core:
     """Everything but the adapters. `clock` is the bot's now (the console's `:advance` and
     tests move it); leases, retries and pacing always follow `delivery_clock`, real time."""
-    engine = make_engine(settings.database_url)
-    read_engine = make_engine(settings.database_url, read_only=True)
+    # Below debug logging, a failed statement's error does not carry its values (people's text).
+    hide = settings.log_level != "DEBUG"
+    engine = make_engine(settings.database_url, hide_parameters=hide)
+    read_engine = make_engine(settings.database_url, read_only=True, hide_parameters=hide)
     if migrate:
         upgrade(engine)
     prefs = preferences(settings)
@@ -246,11 +249,7 @@ async def _signals(stop: asyncio.Event) -> AsyncIterator[None]:
 
 def run(settings: Settings, lines: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     """`coopbot run`: migrate, then serve the chosen adapters until they stop."""
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
-    # Migration chatter on every start is noise; failures still surface as exceptions.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # The alarm clock rings often; each ring would log two lines.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logs.configure(settings.log_level)
     core = build_core(settings)
 
     async def main() -> None:

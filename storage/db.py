@@ -36,18 +36,23 @@ def keep_private(database: Path) -> None:
             log.warning("cannot make %s private (%s)", path, err)
 
 
-def make_engine(url: str, read_only: bool = False) -> Engine:
+def make_engine(url: str, read_only: bool = False, hide_parameters: bool = True) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and write-locking transactions.
 
     `read_only` SQLite engines begin plain (deferred) transactions instead, so rendering a
     card or answering a query reads a snapshot without waiting for the write lock.
+    `hide_parameters` keeps a failed statement's values (people's text) out of its error.
     """
     parsed = make_url(url)
     if not parsed.drivername.startswith("sqlite"):
         if parsed.drivername in ("postgres", "postgresql"):
             url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        return create_engine(url, pool_pre_ping=True, hide_parameters=hide_parameters)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 15},
+        hide_parameters=hide_parameters,
+    )
     path = parsed.database if parsed.database not in (None, "", ":memory:") else None
 
     @event.listens_for(engine, "connect")

@@ -83,7 +83,7 @@ BAD_INPUT = [
     ("bob: /coop join #999", "no action #999"),
     ("bob: /coop cancel #1", "Only alice"),
     ("bob: /coop frobnicate", "don't know the command"),
-    ("bob: /coop task " + "x" * 10_000, "10,000 characters"),
+    ("bob: /coop task " + "x" * 3_000, "3,000 characters"),
     ("bob: +raised_hand m99", "There's no message m99"),
 ]
 

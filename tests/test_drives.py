@@ -324,7 +324,10 @@ BAD = [
     ('pledge "Trees" goal:5 deadline:"2020-01-01 10:00"', "which has passed"),
     ('pledge "Trees" goal:0 deadline:"in 2 days"', "goal: must be between"),
     ('pledge "Trees" goal:5000 deadline:"in 2 days"', "between 1 and 1,000 people"),
-    ('pledge "Trees" goal:5 deadline:"in 2 days" unit:' + "x" * 41, "unit: is at most 40"),
+    (
+        'pledge "Trees" goal:5 deadline:"in 2 days" unit:' + "x" * 41,
+        "unit: is 41 characters long; the limit is 40",
+    ),
     ('pledge "Trees" goal:5 deadline:"in 2 days" sealed:maybe', "sealed: is yes or no"),
     ('pledge "Trees" goal:5 deadline:"in 800 days"', "at most a year away"),
     ('pledge "Trees" goal:5 deadline:"in 3 days" due:"in 2 days"', "can't be before the deadline"),
