@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot import timeparse
 from bot.emoji_names import canonical, is_known
 from bot.errors import CoopError
 from bot.timeparse import zone
@@ -204,6 +205,9 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     # Due dates, deadlines and reminders at most this many years ahead (further is a typo).
     horizon_years: int = 10
+    # Languages times are typed in ("vendredi 17h" with fr); each adds a pass over any time
+    # the others cannot read.
+    time_languages: list[str] = ["en"]
     adapters: list[AdapterName] = []
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     emoji: EmojiSettings = EmojiSettings()
@@ -220,6 +224,17 @@ class Settings(BaseSettings):
             zone(value)
         except CoopError:
             raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
+        return value
+
+    @field_validator("time_languages")
+    @classmethod
+    def _languages(cls, value: list[str]) -> list[str]:
+        known = timeparse.languages()
+        wrong = [code for code in value if code not in known]
+        if wrong or not value:
+            raise ValueError(
+                f"{', '.join(wrong) or 'an empty list'}: use language codes such as en, de, fr"
+            )
         return value
 
     @field_validator("horizon_years")

@@ -274,7 +274,7 @@ def _first(turn: Turn, when: str | None, every: str | None, read: Reading, tz: s
     if when:
         if read.at is not None and read.tz == tz:
             return read.at
-        return parse_when(when, tz, turn.now, turn.prefs.horizon)
+        return parse_when(when, tz, turn.now, turn.prefs.horizon, turn.prefs.languages)
     if every and len(every.split()) == 5:
         return turn.now + timedelta(minutes=1)  # a cron expression says when by itself
     raise CoopError('When should I remind? Add when:, like when:"friday 9am" or when:"in 2 hours".')
@@ -435,7 +435,7 @@ def digest(turn: Turn, how: str, at: str | None, on: str | None, read: Reading) 
     first = (
         read.at
         if read.at is not None and read.tz == tz
-        else parse_when(at or DIGEST_AT, tz, turn.now, turn.prefs.horizon)
+        else parse_when(at or DIGEST_AT, tz, turn.now, turn.prefs.horizon, turn.prefs.languages)
     )
     rule = recurrence.make_rule(every, first, tz, on or ("mon" if every == "week" else None))
     found = recurrence.next_after(rule, tz, first - timedelta(seconds=1))

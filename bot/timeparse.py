@@ -88,10 +88,13 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(zone_name(name))
 
 
-def _read(text: str, tz_name: str, tz: ZoneInfo, base: datetime) -> datetime | None:
+def _read(
+    text: str, tz_name: str, tz: ZoneInfo, base: datetime, languages: tuple[str, ...]
+) -> datetime | None:
     """`text` read relative to the local wall time `base`, as an aware time in `tz`."""
     parsed = dateparser.parse(
         text,
+        languages=list(languages),
         settings={
             "TIMEZONE": tz_name,
             "RETURN_AS_TIMEZONE_AWARE": True,
@@ -105,10 +108,27 @@ def _read(text: str, tz_name: str, tz: ZoneInfo, base: datetime) -> datetime | N
     return parsed.replace(tzinfo=None).replace(tzinfo=tz) if parsed.tzinfo else parsed
 
 
+# The languages times are read in. Each one more is tried on text the others cannot read, so
+# an unreadable time costs a pass per language (all 200 of dateparser's: up to 2 s).
+LANGUAGES = ("en",)
 HORIZON = timedelta(days=3653)  # ten years: further ahead is a typo, not a plan
 
 
-def parse_when(text: str, tz_name: str, now: datetime, horizon: timedelta = HORIZON) -> datetime:
+@functools.cache
+def languages() -> frozenset[str]:
+    """The language codes times can be read in."""
+    from dateparser.data import language_order
+
+    return frozenset(language_order)
+
+
+def parse_when(
+    text: str,
+    tz_name: str,
+    now: datetime,
+    horizon: timedelta = HORIZON,
+    languages: tuple[str, ...] = LANGUAGES,
+) -> datetime:
     """A future moment as aware UTC, read in `tz_name`; refuses past and unreadable times,
     and those further ahead than `horizon`.
 
@@ -116,11 +136,11 @@ def parse_when(text: str, tz_name: str, now: datetime, horizon: timedelta = HORI
     """
     tz = zone(tz_name)
     local_now = now.astimezone(tz).replace(tzinfo=None)
-    when = _read(text, tz_name, tz, local_now)
+    when = _read(text, tz_name, tz, local_now, languages)
     if when is None:
         raise CoopError(f"I can't read “{text[:60]}” as a time. Try {EXAMPLES}.")
     if when.astimezone(UTC) <= now and when.date() == local_now.date():
-        tomorrow = _read(text, tz_name, tz, local_now + timedelta(days=1))
+        tomorrow = _read(text, tz_name, tz, local_now + timedelta(days=1), languages)
         # Read from tomorrow it moved by exactly a day: it named a time of day, not a date.
         if tomorrow is not None and tomorrow.replace(tzinfo=None) - when.replace(
             tzinfo=None

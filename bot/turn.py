@@ -12,7 +12,7 @@ from bot.errors import CoopError
 from bot.model import Action, ActionState, Community, Member, Via
 from bot.ports import AuditEntry, UnitOfWork
 from bot.refs import ChannelRef, CommunityRef, MemberRef
-from bot.timeparse import HORIZON, known
+from bot.timeparse import HORIZON, LANGUAGES, known
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Preferences:
     grace: timedelta = timedelta(hours=24)
     max_reminders: int = 25  # active reminders one person may have made
     horizon: timedelta = HORIZON  # times further ahead are refused
+    languages: tuple[str, ...] = LANGUAGES  # that times are read in
 
 
 @dataclass

@@ -63,7 +63,11 @@ def create_task(
         due_at = ready.due_at
     else:
         # Read in another zone than the one it was prepared for (a /coop tz just before).
-        due_at = parse_when(due, turn.tz, turn.now, turn.prefs.horizon) if due else None
+        due_at = (
+            parse_when(due, turn.tz, turn.now, turn.prefs.horizon, turn.prefs.languages)
+            if due
+            else None
+        )
     action = turn.uow.add_action(
         Action(
             community_id=turn.community.id,
@@ -532,7 +536,9 @@ def prepare(
         if not deadline:
             return Prepared()
         tz = stored_tz(event.actor.id) or known(event.actor.tz) or prefs.default_tz
-        return Prepared(due_at=parse_when(deadline, tz, now, prefs.horizon), due_tz=tz)
+        return Prepared(
+            due_at=parse_when(deadline, tz, now, prefs.horizon, prefs.languages), due_tz=tz
+        )
     if not isinstance(event, CommandInvoked):
         return Prepared()
     cmd = grammar.parse(event.text)
@@ -549,10 +555,12 @@ def prepare(
     task_due = cmd.options.get("due") if cmd.name == "pledge" else None
     return Prepared(
         cmd,
-        parse_when(str(when), tz, now, prefs.horizon),
+        parse_when(str(when), tz, now, prefs.horizon, prefs.languages),
         tz,
         person=person,
-        task_due_at=parse_when(str(task_due), tz, now, prefs.horizon) if task_due else None,
+        task_due_at=parse_when(str(task_due), tz, now, prefs.horizon, prefs.languages)
+        if task_due
+        else None,
     )
 
 

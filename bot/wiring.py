@@ -125,6 +125,7 @@ def preferences(settings: Settings) -> Preferences:
         grace=timedelta(hours=r.grace_hours),
         max_reminders=r.max_per_person,
         horizon=timedelta(days=round(365.25 * settings.horizon_years)),
+        languages=tuple(settings.time_languages),
     )
 
 

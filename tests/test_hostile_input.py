@@ -355,3 +355,21 @@ def test_a_reminder_text_of_the_limit_fits_beside_whom_it_is_for(bot: TestBot) -
     assert "Okay, I'll remind" in bot.chat.last_private("alice")
     answer = refused(bot, f'remind me "{text}y" when:"in 2 hours"', who="alice")
     assert f"That reminder is 201 characters long; the limit is {grammar.MAX_TITLE}" in answer
+
+
+def test_times_are_read_in_the_configured_languages_only(sqlite_url: str) -> None:
+    from bot.usecases import Preferences
+
+    english = TestBot(sqlite_url)
+    assert "can't read" in refused(english, 'task Tidy due:"freitag 17:00"')
+    german = TestBot(sqlite_url, prefs=Preferences(languages=("en", "de")))
+    german.say("alice", 'task Tidy due:"freitag 17:00"')
+    card = german.chat.of("post")[-1].card
+    assert card is not None and card.due_at is not None and card.due_at.hour == 17
+
+
+def test_an_unknown_language_is_a_bad_setting() -> None:
+    from bot.config import Settings
+
+    with pytest.raises(ValueError, match="xx: use language codes"):
+        Settings(time_languages=["en", "xx"])
