@@ -330,7 +330,7 @@ def parse(text: str) -> ParsedCommand:
             f"Try one of: {', '.join(SUBCOMMANDS)} — or /coop help."
         )
     options, rest = _options(spec, words[1:])
-    return ParsedCommand(name, _positional(spec, " ".join(rest).strip()), options)
+    return ParsedCommand(name, _positional(spec, inputs.one_line(" ".join(rest)).strip()), options)
 
 
 def parse_options(name: str, text: str) -> dict[str, str | int]:

@@ -3,6 +3,7 @@ direction-override characters refused, invisible text refused, lengths bounded."
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from bot.errors import CoopError
@@ -50,6 +51,14 @@ def line(text: str, limit: int = MAX_LINE) -> str:
     return text
 
 
+_BREAKS = re.compile(r"[\t\n\r\v\f\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """Line breaks and tabs as single spaces: titles and option values are one line."""
+    return _BREAKS.sub(" ", text)
+
+
 def visible(text: str) -> bool:
     """Whether `text` shows anything: not only spaces, zero-width characters and marks."""
     for ch in text:
@@ -69,7 +78,7 @@ def field(name: str, text: str, limit: int, example: str) -> str:
             f"{name} is {len(text):,} characters long; the limit is {limit:,}. "
             f"For example: {example}"
         )
-    text = line(text, limit).strip()
+    text = one_line(line(text, limit)).strip()
     if text and not visible(text):
         raise CoopError(f"{name} has nothing visible in it. For example: {example}")
     return text

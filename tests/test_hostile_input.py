@@ -373,3 +373,9 @@ def test_an_unknown_language_is_a_bad_setting() -> None:
 
     with pytest.raises(ValueError, match="xx: use language codes"):
         Settings(time_languages=["en", "xx"])
+
+
+def test_a_quoted_title_over_several_lines_is_one_line(bot: TestBot) -> None:
+    bot.say("alice", 'task "```\ncode\n```\u2028more" need:2')
+    card = bot.chat.of("post")[-1].card
+    assert card is not None and card.title == "``` code ``` more" and card.need == 2

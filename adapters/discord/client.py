@@ -12,6 +12,7 @@ import discord
 import discord.gateway
 import discord.http
 import yarl
+from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord.chat import DiscordChat
@@ -24,6 +25,17 @@ from bot.config import DiscordSettings
 from bot.core import Core
 
 log = logging.getLogger(__name__)
+
+# Errors of a command as Discord sent it, not of coopbot: answered, not logged as failures.
+STALE = (
+    app_commands.CommandNotFound,
+    app_commands.CommandSignatureMismatch,
+    app_commands.TransformerError,
+)
+STALE_ANSWER = (
+    "That command isn't one I have any more (your Discord app may have loaded it before it "
+    "changed). Type /coop again and pick it from the list."
+)
 
 REACTION_EVENTS = ("raw_reaction_add", "raw_reaction_remove")
 
@@ -79,12 +91,26 @@ class CoopBot(commands.AutoShardedBot):
         core.attach(PLATFORM, self.chat, pacing.DISCORD)
 
     async def setup_hook(self) -> None:
+        self.tree.on_error = self._command_failed  # type: ignore[method-assign]
         # Buttons are matched by custom_id pattern, so cards from before a restart work.
         self.add_dynamic_items(CoopButton, TitleButton)
         await self.add_cog(CoopCog(self, self.core, self.chat))
         # With shards split across processes, the one running shard 0 registers the commands.
         if 0 in (self.settings.shard_ids or [0]):
             await sync_commands(self.tree, self.settings.guild_ids)
+
+    async def _command_failed(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """A command Discord sent that is not the one registered (an app that loaded it before
+        it changed, a renamed command, options of the wrong type): say so, privately."""
+        if not isinstance(error, STALE):
+            log.error("a command failed: %s", type(error).__name__, exc_info=error)
+            return
+        log.info("interaction %s: %s", interaction.id, type(error).__name__)
+        if not interaction.response.is_done():
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.response.send_message(STALE_ANSWER, ephemeral=True)
 
     def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
         super().dispatch(event_name, *args, **kwargs)

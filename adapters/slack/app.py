@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from slack_bolt.context.async_context import AsyncBoltContext
 
@@ -22,6 +22,19 @@ from bot.refs import CommunityRef, MemberRef
 log = logging.getLogger(__name__)
 
 Payload = payloads.Payload
+T = TypeVar("T")
+# What reading a payload of a shape Slack never sends raises (a key missing, a list where an
+# object was): such a request is ignored, and the next one read as ever.
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def _read(kind: str, read: Callable[[], T]) -> T | None:
+    """`read()` of a payload, or None when the payload is not of a shape Slack sends."""
+    try:
+        return read()
+    except MALFORMED as err:
+        log.info("ignored a %s request of a shape Slack never sends (%s)", kind, type(err).__name__)
+        return None
 
 
 def workspace_of(context: AsyncBoltContext) -> Workspace:
@@ -63,25 +76,35 @@ class SlackAdapter:
     # --- handlers -----------------------------------------------------------------------------
 
     async def on_command(self, body: Payload, ws: Workspace) -> None:
-        await self._take(payloads.command_event(body, ws, self._actor(body, ws)), body)
+        event = _read("command", lambda: payloads.command_event(body, ws, self._actor(body, ws)))
+        if event is not None:
+            await self._take(event, body)
 
     async def on_reaction(self, body: Payload, ws: Workspace) -> None:
-        # Most reactions are not ours: skip them before any database write.
-        if canonical(payloads.reaction_name(str(body["event"]["reaction"]))) not in self._emoji:
-            return
-        event = payloads.reaction_event(body, ws, self._actor(body, ws))
+        def read() -> Event | None:
+            # Most reactions are not ours: skip them before any database write.
+            name = canonical(payloads.reaction_name(str(body["event"]["reaction"])))
+            if name not in self._emoji:
+                return None
+            return payloads.reaction_event(body, ws, self._actor(body, ws))
+
+        event = _read("reaction", read)
         if event is not None:
             await self._take(event, body)
 
     async def on_button(self, body: Payload, ws: Workspace) -> None:
-        event = payloads.button_event(body, ws, self._actor(body, ws))
+        event = _read("button", lambda: payloads.button_event(body, ws, self._actor(body, ws)))
         if event is None:
-            log.warning("ignored an unknown button: %r", body.get("actions"))
+            actions = body.get("actions")
+            ids = [a.get("action_id") for a in actions if isinstance(a, dict)] if actions else []
+            log.info("ignored a button that is not one of ours: %s", ids)
             return
         await self._take(event, body)
 
     async def on_shortcut(self, body: Payload, ws: Workspace) -> None:
-        event = payloads.shortcut_event(body, ws, self._actor(body, ws))
+        event = _read("shortcut", lambda: payloads.shortcut_event(body, ws, self._actor(body, ws)))
+        if event is None:
+            return
         seen = SeenMessage(event.text, event.message.thread_id)
         self.chat.messages.remember(ws, event.message.channel.id, event.message.id, seen)
         await self._take(event, body)
@@ -89,17 +112,21 @@ class SlackAdapter:
     async def on_drive_shortcut(self, body: Payload, ws: Workspace) -> None:
         """The "Start a pledge drive" shortcut: open its form now (a trigger lasts 3 seconds);
         nothing is recorded until the form is submitted."""
-        message, text = payloads.shortcut_message(body, ws)
-        self.spawn(self._open_form(ws, str(body["trigger_id"]), drive_form(message, text)))
+        read = _read("shortcut", lambda: (*payloads.shortcut_message(body, ws), body["trigger_id"]))
+        if read is not None:
+            message, text, trigger = read
+            self.spawn(self._open_form(ws, str(trigger), drive_form(message, text)))
 
     async def _open_form(self, ws: Workspace, trigger_id: str, view: Payload) -> None:
         await ws.client.views_open(trigger_id=trigger_id, view=view)
 
     async def on_drive_form(self, body: Payload, ws: Workspace) -> None:
-        await self._take(payloads.drive_form_event(body, ws, self._actor(body, ws)), body)
+        event = _read("form", lambda: payloads.drive_form_event(body, ws, self._actor(body, ws)))
+        if event is not None:
+            await self._take(event, body)
 
     async def on_home_opened(self, body: Payload, ws: Workspace) -> None:
-        if body["event"].get("tab", "home") != "home":
+        if not _read("home", lambda: body["event"].get("tab", "home") == "home"):
             return
         # Drawing the tab reads the database and calls Slack: after the acknowledgement.
         self.spawn(self._publish_home(body, ws))

@@ -35,6 +35,70 @@ def signed(secret: bytes, body: bytes, headers: Mapping[str, str], now: float) -
     return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
 
 
+# What Slack's requests hold, by key, where Bolt or our listeners read it: a signed body that
+# has one of these keys with another type is unreadable, not a reason to crash. Only the
+# types Slack gives a key in every request that has it are checked.
+_Shape = dict[str, type | tuple[type, ...]]
+_BODY: _Shape = {
+    "type": str,
+    "token": str,
+    "team_id": str,
+    "api_app_id": str,
+    "event": dict,
+    "event_id": str,
+    "challenge": str,
+    "authorizations": list,
+    "command": str,
+    "text": str,
+    "user_id": str,
+    "channel_id": str,
+    "response_url": str,
+    "trigger_id": str,
+    "user": (dict, str),
+    "team": (dict, str, type(None)),
+    "channel": (dict, str),
+    "actions": list,
+    "view": dict,
+    "container": dict,
+    "message": dict,
+    "callback_id": str,
+}
+_EVENT: _Shape = {
+    "type": str,
+    "user": (str, dict),
+    "channel": (str, dict),
+    "reaction": str,
+    "item": dict,
+    "text": str,
+    "ts": str,
+    "event_ts": str,
+    "thread_ts": str,
+}
+_ACTION: _Shape = {"action_id": str, "block_id": str, "value": str, "type": str}
+_VIEW: _Shape = {"callback_id": str, "private_metadata": str, "state": dict, "id": str}
+
+
+def _fits(value: object, shape: _Shape) -> bool:
+    return isinstance(value, dict) and all(
+        key not in value or isinstance(value[key], kind) for key, kind in shape.items()
+    )
+
+
+def well_formed(body: Mapping[str, object]) -> bool:
+    """Whether the keys Slack's requests have hold the types Slack gives them, in the body,
+    its event, its view and each of its actions."""
+    return (
+        _fits(body, _BODY)
+        and ("event" not in body or _fits(body["event"], _EVENT))
+        and ("view" not in body or _fits(body["view"], _VIEW))
+        and all(_fits(action, _ACTION) for action in _items(body.get("actions")))
+    )
+
+
+def _items(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
 def web_app(app: AsyncApp, signing_secret: str) -> web.Application:
     """POST /slack/events for commands, events and interactivity; OAuth pages when enabled.
 
@@ -53,7 +117,8 @@ def web_app(app: AsyncApp, signing_secret: str) -> web.Application:
         # shape: Bolt's parsing of the body (and nothing else) is in this try.
         except (ValueError, TypeError, AttributeError, KeyError):
             return web.Response(status=400, text="unreadable request body")
-        if not isinstance(bolt_request.body, dict) or not bolt_request.body:
+        body_read = bolt_request.body
+        if not isinstance(body_read, dict) or not body_read or not well_formed(dict(body_read)):
             return web.Response(status=400, text="unreadable request body")
         # Bolt checks the signature again, and the rest.
         response = await app.async_dispatch(bolt_request)
