@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import re
 import threading
+from datetime import timedelta
 from typing import TextIO
 
 from adapters.console.chat import BOT_NAME, PLATFORM, ConsoleChat
@@ -80,7 +81,10 @@ class ConsoleSession:
         if name == "channel" and re.fullmatch(r"#?[a-z0-9_\-]{1,80}", arg):
             self.channel = arg.lstrip("#")
             self.chat.note(f"now in #{self.channel}")
-        elif name == "advance" and (delta := parse_duration(arg)) is not None:
+        elif name == "advance" and (delta := _duration(arg)) is not None:
+            if delta > MOST_ADVANCE:
+                self.chat.note("I move the clock on by at most a year at a time.")
+                return
             self.clock.advance(delta)
             self.chat.note(f"the clock moved on {arg}")
             # What fell due meanwhile is printed before the next line is read.
@@ -180,3 +184,16 @@ def _read_in_background(lines: TextIO) -> asyncio.Queue[str]:
 
     threading.Thread(target=read, name="console-input", daemon=True).start()
     return queue
+
+
+MOST_ADVANCE = timedelta(days=366)
+
+
+def _duration(text: str) -> timedelta | None:
+    """A `:advance` duration, or None when it is none (or beyond what a clock can hold)."""
+    if len(text) > 40:
+        return None
+    try:
+        return parse_duration(text)
+    except OverflowError:
+        return None

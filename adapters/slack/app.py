@@ -128,11 +128,13 @@ class SlackAdapter:
     async def on_home_opened(self, body: Payload, ws: Workspace) -> None:
         if not _read("home", lambda: body["event"].get("tab", "home") == "home"):
             return
-        # Drawing the tab reads the database and calls Slack: after the acknowledgement.
-        self.spawn(self._publish_home(body, ws))
+        actor = _read("home", lambda: self._actor(body, ws))
+        if actor is not None:
+            # Drawing the tab reads the database and calls Slack: after the acknowledgement.
+            self.spawn(self._publish_home(actor, ws))
 
-    async def _publish_home(self, body: Payload, ws: Workspace) -> None:
-        member = await self.chat.member(self._actor(body, ws))
+    async def _publish_home(self, actor: MemberRef, ws: Workspace) -> None:
+        member = await self.chat.member(actor)
         cards = await self.core.coop.commitments_of(member)
         await ws.client.views_publish(user_id=member.id, view=home_view(cards, member.id))
 

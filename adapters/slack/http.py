@@ -74,24 +74,44 @@ _EVENT: _Shape = {
     "event_ts": str,
     "thread_ts": str,
 }
+# What each type of request must carry, for Bolt to tell which listener it is for.
+_NEEDS = {
+    "event_callback": ("event",),
+    "block_actions": ("actions",),
+    "shortcut": ("callback_id",),
+    "message_action": ("callback_id",),
+    "view_submission": ("view",),
+    "view_closed": ("view",),
+}
 _ACTION: _Shape = {"action_id": str, "block_id": str, "value": str, "type": str}
 _VIEW: _Shape = {"callback_id": str, "private_metadata": str, "state": dict, "id": str}
 
 
-def _fits(value: object, shape: _Shape) -> bool:
-    return isinstance(value, dict) and all(
-        key not in value or isinstance(value[key], kind) for key, kind in shape.items()
+def _fits(value: object, shape: _Shape, needs: tuple[str, ...] = ()) -> bool:
+    """Whether `value` is an object whose keys in `shape` have its types, with `needs`
+    present (what Bolt's matchers read without asking)."""
+    return (
+        isinstance(value, dict)
+        and all(key in value for key in needs)
+        and all(key not in value or isinstance(value[key], kind) for key, kind in shape.items())
     )
 
 
 def well_formed(body: Mapping[str, object]) -> bool:
     """Whether the keys Slack's requests have hold the types Slack gives them, in the body,
     its event, its view and each of its actions."""
+    kind = body.get("type")
+    needs = _NEEDS.get(kind if isinstance(kind, str) else "", ())
     return (
-        _fits(body, _BODY)
-        and ("event" not in body or _fits(body["event"], _EVENT))
+        _fits(body, _BODY, needs)
+        and (kind != "block_actions" or bool(_items(body.get("actions"))))
+        and (
+            kind not in ("view_submission", "view_closed")
+            or _fits(body["view"], _VIEW, ("callback_id",))
+        )
+        and ("event" not in body or _fits(body["event"], _EVENT, ("type",)))
         and ("view" not in body or _fits(body["view"], _VIEW))
-        and all(_fits(action, _ACTION) for action in _items(body.get("actions")))
+        and all(_fits(action, _ACTION, ("action_id",)) for action in _items(body.get("actions")))
     )
 
 
