@@ -8,8 +8,9 @@ After each, nothing is logged at ERROR, the apology is never printed, the store 
 rules (tests.fuzz_support.check_store), and the line's author got at most one private answer;
 a command either changed the store or was answered.
 
-COOPBOT_FUZZ_CASES sets how many lines in all (default 2,000, CI's run); by hand, e.g.
-`COOPBOT_FUZZ_CASES=20000 python -m pytest tests/test_fuzz_console.py --durations=0`.
+COOPBOT_FUZZ_CASES sets how many lines in all (default 2,000, CI's run, the same each time); by
+hand, with new ones, COOPBOT_FUZZ_RANDOM=1 as well, e.g.
+`COOPBOT_FUZZ_RANDOM=1 COOPBOT_FUZZ_CASES=20000 python -m pytest tests/test_fuzz_console.py`.
 """
 
 from __future__ import annotations

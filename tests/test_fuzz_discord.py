@@ -16,8 +16,9 @@ got at most one private answer, an interaction was acknowledged at most once, an
 `/coop` command changed the store or was answered. Each example ends with a plain `/coop help`,
 which must still be answered (the client has not crashed).
 
-COOPBOT_FUZZ_CASES sets how many events in all (default 2,000, CI's run); by hand, e.g.
-`COOPBOT_FUZZ_CASES=20000 python -m pytest tests/test_fuzz_discord.py --durations=0`.
+COOPBOT_FUZZ_CASES sets how many events in all (default 2,000, CI's run, the same each time); by
+hand, with new ones, COOPBOT_FUZZ_RANDOM=1 as well, e.g.
+`COOPBOT_FUZZ_RANDOM=1 COOPBOT_FUZZ_CASES=20000 python -m pytest tests/test_fuzz_discord.py`.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ a refused request changes nothing and is answered by nobody; the sender gets at 
 private answer, and a well-formed /coop command changes the store or gets one. Each example
 ends with a plain `/coop help`, which must still be answered.
 
-COOPBOT_FUZZ_CASES sets how many requests in all (default 2,000, CI's run); by hand, e.g.
-`COOPBOT_FUZZ_CASES=20000 python -m pytest tests/test_fuzz_slack.py --durations=0`.
+COOPBOT_FUZZ_CASES sets how many requests in all (default 2,000, CI's run, the same each time); by
+hand, with new ones, COOPBOT_FUZZ_RANDOM=1 as well, e.g.
+`COOPBOT_FUZZ_RANDOM=1 COOPBOT_FUZZ_CASES=20000 python -m pytest tests/test_fuzz_slack.py`.
 """
 
 from __future__ import annotations
