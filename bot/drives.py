@@ -75,10 +75,7 @@ def parse_sealed(raw: str | None) -> bool:
 def parse_goal(raw: str | int, unit: str | None) -> int:
     high = grammar.MAX_AMOUNT if unit else grammar.MAX_NEED
     try:
-        digits = inputs.number(str(raw).strip().replace(",", ""))
-        if not digits.lstrip("-").isascii():
-            raise ValueError(digits)
-        goal = int(digits)
+        goal = inputs.integer(str(raw).strip())
     except ValueError:
         shown = str(raw)[:20]
         raise CoopError(f"goal: must be a whole number, like goal:5 (got “{shown}”).") from None

@@ -300,11 +300,8 @@ def parse_action_id(raw: str) -> int:
 
 
 def _parse_int(param: Param, raw: str) -> int:
-    digits = inputs.number(raw.replace(",", "")) if raw.lstrip("-") else raw
     try:
-        if not digits.lstrip("-").isascii():
-            raise ValueError(raw)
-        value = int(digits)
+        value = inputs.integer(raw)
     except ValueError:
         raise CoopError(
             f"{param.name}: must be a whole number, like {param.name}:3 (got “{_shown(raw, 40)}”)."

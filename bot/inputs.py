@@ -99,6 +99,15 @@ def first_line(text: str) -> str:
     return ""
 
 
+def integer(text: str) -> int:
+    """A whole number as typed (`1,000`, `３`, `-2`); ValueError when it is none."""
+    sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+    digits = number(digits.replace(",", ""))
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(text)
+    return int(sign + digits)
+
+
 def number(text: str) -> str:
     """Digits as the person meant them: full-width and other compatibility forms (３, ①, ²)
     read as ASCII; anything else is returned as it was, for the caller to refuse."""

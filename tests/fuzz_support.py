@@ -465,6 +465,17 @@ def _clean(draw: st.DrawFn) -> str:
     return " ".join(parts)
 
 
+SETUP = 3  # the first cases of an example: tasks for the rest to join, leave and break
+
+
+@functools.cache
+def task_text() -> st.SearchStrategy[str]:
+    """A task as people mean one, with a small need mostly: for the cases that follow."""
+    need = weighted((2, st.integers(1, 2).map(lambda n: f" need:{n}")), (1, st.just("")))
+    title = st.sampled_from(WORDS).map(lambda t: f'"{t}"' if " " in t else t)
+    return st.builds(lambda t, n: f"task {t}{n}", title, need)
+
+
 @functools.cache
 def command_text() -> st.SearchStrategy[str]:
     """What follows `/coop`: built from the grammar (its subcommands, their arguments and

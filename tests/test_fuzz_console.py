@@ -33,6 +33,7 @@ from bot.pacing import CONSOLE
 from bot.refs import CommunityRef
 from bot.wiring import build_core
 from tests.fuzz_support import (
+    SETUP,
     WORDS,
     any_text,
     check_not_sorry,
@@ -48,6 +49,7 @@ from tests.fuzz_support import (
     quick,
     read_store,
     reader,
+    task_text,
     template_database,
     weighted,
 )
@@ -90,6 +92,7 @@ def console_line(messages: int) -> st.SearchStrategy[str]:
 
 
 SPEAKERS = st.sampled_from(NAMES)
+SETTER = st.sampled_from(PEOPLE)
 KIND = st.sampled_from(KINDS)
 SIGN = st.sampled_from("++++--")
 POST = st.one_of(st.sampled_from(WORDS), any_text(80))
@@ -147,7 +150,10 @@ def test_no_console_line_breaks_the_bot_or_the_store(
         before = read_store(store)
         with error_log() as errors:
             for n in range(1, LINES + 1):
-                line = data.draw(console_line(len(chat.messages)), label=f"line {n}")
+                if n <= SETUP:
+                    line = f"{data.draw(SETTER, label='who')}: /coop {data.draw(task_text())}"
+                else:
+                    line = data.draw(console_line(len(chat.messages)), label=f"line {n}")
                 printed = len(out.getvalue())
                 await session.feed(line)
                 what = f"line {n}, {line!r}"
