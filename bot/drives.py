@@ -192,7 +192,7 @@ def from_message(
     first_line = inputs.first_line(text)
     if not first_line:
         raise CoopError("That message has no text to use as the drive's title.")
-    return start(turn, terms(first_line[: grammar.MAX_TITLE], text), message)
+    return start(turn, terms(first_line[: grammar.MAX_TITLE].rstrip(), text), message)
 
 
 def _half_way(action: Action) -> datetime:

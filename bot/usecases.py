@@ -102,7 +102,7 @@ def track_message(turn: Turn, message: MessageRef, read: MessageText) -> list[Ef
             community_id=turn.community.id,
             number=0,
             kind=ActionKind.TASK,
-            title=first_line[: grammar.MAX_TITLE],
+            title=first_line[: grammar.MAX_TITLE].rstrip(),
             body=text,
             channel_id=message.channel.id,
             creator=turn.member,

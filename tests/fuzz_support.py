@@ -676,6 +676,8 @@ class ErrorLog(logging.Handler):
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
+        if _modal_timer(record):
+            return
         self.records.append(record)
 
     def check(self, what: str) -> None:
@@ -683,6 +685,17 @@ class ErrorLog(logging.Handler):
             logged = "\n".join(self.format(r) for r in self.records)
             self.records.clear()
             raise AssertionError(f"logged at ERROR after {what}:\n{logged}")
+
+
+def _modal_timer(record: logging.LogRecord) -> bool:
+    """asyncio reporting, when it collects garbage, the timer of a Discord form a test opened
+    and never sent, left in an event loop that test has closed: a test's leftovers (a running
+    bot's forms time out), reported whenever and in whichever later test the collector runs."""
+    return (
+        record.name == "asyncio"
+        and record.getMessage().startswith("Task was destroyed but it is pending")
+        and "BaseView.__timeout_task_impl" in record.getMessage()
+    )
 
 
 @contextmanager

@@ -59,6 +59,7 @@ from tests.fakes.discord import (
     snowflake,
 )
 from tests.fuzz_support import (
+    SETUP,
     WEIGHTS,
     WORDS,
     Answers,
@@ -364,6 +365,17 @@ def reaction_event(data: st.DataObject, guild: Guild) -> Event:
     return Event("reaction", "MESSAGE_REACTION_REMOVE", payload, who["id"])
 
 
+def setup_event(data: st.DataObject, guild: Guild) -> Event:
+    """A task as someone means one, for the events that follow."""
+    who = USERS[choose(data, NAMES)]
+    options: dict[str, Any] = {"title": choose(data, WORDS)}
+    if not one_in(data, 3):
+        options["need"] = choose(data, [1, 2])
+    channel = choose(data, guild.channels)
+    payload = slash_command_interaction(guild.id, channel, who, "coop", "task", options)
+    return Event("slash", "INTERACTION_CREATE", payload, who["id"], well_formed=True)
+
+
 def draw_event(data: st.DataObject, guild: Guild, modals: list[dict[str, Any]]) -> Event:
     kind = choose(data, KINDS + (["form"] * 2 if modals else []))
     if kind == "slash":
@@ -443,7 +455,7 @@ def test_no_discord_event_breaks_the_bot_or_the_store(rig: Rig, data: st.DataObj
                 text = data.draw(MESSAGE_TEXT, label="message text")
                 rig.fake.add_message(choose(data, guild.channels), text, ID[choose(data, NAMES)])
             refresh(rig, guild)
-            event = draw_event(data, guild, modals)
+            event = setup_event(data, guild) if n <= SETUP else draw_event(data, guild, modals)
             heard, calls = len(rig.answers.sent), len(rig.fake.calls)
             rig.run(deliver(rig, event))
             what = f"event {n} ({event.kind}): {event.payload.get('data', event.payload)!r}"

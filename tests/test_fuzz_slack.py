@@ -54,6 +54,7 @@ from tests.fakes.slack import (
 )
 from tests.fuzz_support import (
     MARKUP,
+    SETUP,
     WORDS,
     Answers,
     any_text,
@@ -69,6 +70,7 @@ from tests.fuzz_support import (
     quick,
     read_store,
     reader,
+    task_text,
     template_database,
     weighted,
 )
@@ -86,6 +88,7 @@ BUTTONS = ["join", "leave", "done", "snooze_15m", "snooze_1h", "snooze_tomorrow"
 BUTTONS += ["checkin_done", "checkin_not", "pledge_did", "pledge_didnt"]
 ACTION_IDS = [f"coop_{b}" for b in BUTTONS] * 3 + ["coop_frob", "join", "", "coop_join "]
 VALUES = ["1", "2", "3", "0", "-1", "²", "①", "٣", "1.5", "", "9" * 40, "99999999999", " 1"]
+VALUES += ["9223372036854775807", "9223372036854775808", "18446744073709551616"]  # 64 bits
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 MAX_BODY = 1024 * 1024
@@ -318,6 +321,13 @@ def other_request(data: st.DataObject) -> Request:
     return Request(kind, data.draw(RAW, label="body"), choose(data, CONTENT_TYPES))
 
 
+def setup_request(data: st.DataObject, rig_url: str) -> Request:
+    """A task as someone means one, for the requests that follow."""
+    who, where = choose(data, USERS), choose(data, CHANNELS)
+    payload = slash_command_payload(data.draw(task_text()), who, where, response_url=rig_url)
+    return Request("command", form_body(payload).encode(), FORM, user=who, well_formed=True)
+
+
 def slack_request(data: st.DataObject, items: list[tuple[str, str]], rig_url: str) -> Request:
     kind = choose(data, KINDS)
     request = {
@@ -396,7 +406,11 @@ def run_example(slack: FakeSlack, template: Path, directory: Path, data: st.Data
                         text = data.draw(MESSAGE_TEXT, label="message text")
                         ts = f"1700000{seeded:03d}.000100"
                         slack.add_message(choose(data, CHANNELS), ts, text, "UA")
-                    request = slack_request(data, posted(slack), slack.response_url(f"r{n}"))
+                    url = slack.response_url(f"r{n}")
+                    if n <= SETUP:
+                        request = setup_request(data, url)
+                    else:
+                        request = slack_request(data, posted(slack), url)
                     heard = len(answers.sent)
                     async with rig.send.session.post(
                         rig.send.url, data=request.body, headers=headers(request)

@@ -379,3 +379,11 @@ def test_a_quoted_title_over_several_lines_is_one_line(bot: TestBot) -> None:
     bot.say("alice", 'task "```\ncode\n```\u2028more" need:2')
     card = bot.chat.of("post")[-1].card
     assert card is not None and card.title == "``` code ``` more" and card.need == 2
+
+
+def test_a_long_message_tracked_is_cut_to_a_title_without_a_trailing_space(bot: TestBot) -> None:
+    message = bot.post("alice", "<!here> " * 40)
+    bot.react("bob", "pushpin", message)
+    card = bot.chat.of("post")[-1].card
+    assert card is not None and len(card.title) <= grammar.MAX_TITLE
+    assert card.title == card.title.strip() and card.title.endswith("<!here>")
