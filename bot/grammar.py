@@ -14,6 +14,7 @@ MAX_TITLE = 200
 MAX_NEED = 1000
 MAX_AMOUNT = 1_000_000
 MAX_UNIT = 40
+MAX_ID = 999_999_999  # action, reminder and occurrence numbers: nine digits
 
 
 class ParamKind(StrEnum):

@@ -438,6 +438,10 @@ def on_reaction(
 
 
 def on_button(turn: Turn, event: ButtonPressed) -> list[Effect]:
+    # The number comes back from the platform as the button carried it; one no button of ours
+    # carries (a forged or garbled id) would not fit the database's integers.
+    if not 0 < event.number <= grammar.MAX_ID:
+        raise CoopError("That button isn't one I know. Try /coop help.")
     if event.button in reminders.SNOOZES:
         return reminders.snooze(turn, event.number, event.button)
     if event.button == "checkin_done":

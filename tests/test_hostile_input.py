@@ -387,3 +387,12 @@ def test_a_long_message_tracked_is_cut_to_a_title_without_a_trailing_space(bot: 
     card = bot.chat.of("post")[-1].card
     assert card is not None and len(card.title) <= grammar.MAX_TITLE
     assert card.title == card.title.strip() and card.title.endswith("<!here>")
+
+
+@pytest.mark.parametrize("number", [0, -1, 10**30, 2**63])
+def test_a_button_with_a_number_no_button_carries_is_refused(bot: TestBot, number: int) -> None:
+    bot.say("alice", "task Chairs")
+    before = bot.snapshot()
+    sent = bot.press("bob", "join", number, bot.card_message(1))
+    assert [s.kind for s in sent] == ["private"] and "isn't one I know" in sent[0].text
+    assert bot.snapshot() == before
