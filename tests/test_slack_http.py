@@ -7,6 +7,9 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
+from adapters.slack import http
 from tests.fakes.slack import (
     FakeSlack,
     event_callback_payload,
@@ -222,3 +225,30 @@ def test_malformed_requests_get_401_400_or_413_never_500_and_change_nothing(
                 assert [a["title"] for a in rig.actions().values()] == ["Real"]
 
         asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "event_callback", "event": None},
+        {"type": "event_callback", "event": {"user": "U1"}},
+        {"type": "event_callback"},
+        {"type": "block_actions", "actions": []},
+        {"type": "block_actions", "actions": "x"},
+        {"type": "block_actions", "actions": [{"value": "1"}]},
+        {"type": "view_submission", "view": {"callback_id": "coop_pledge_drive_form"}},
+        {"type": "view_submission", "view": {"type": "modal"}},
+        {"type": "message_action"},
+        {"command": "/coop", "text": 3},
+    ],
+)
+def test_shapes_slack_never_sends_are_unreadable(body: dict[str, object]) -> None:
+    """Bolt's own matchers read these without asking (a 500); the fuzz suite found each."""
+    assert not http.well_formed(body)
+
+
+def test_what_slack_sends_is_readable() -> None:
+    view = {"type": "modal", "callback_id": "coop_pledge_drive_form", "private_metadata": "{}"}
+    assert http.well_formed({"type": "view_submission", "view": view, "user": {"id": "U1"}})
+    assert http.well_formed({"type": "event_callback", "event": {"type": "reaction_added"}})
+    assert http.well_formed({"command": "/coop", "text": "help", "user_id": "U1"})

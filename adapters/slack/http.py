@@ -84,7 +84,13 @@ _NEEDS = {
     "view_closed": ("view",),
 }
 _ACTION: _Shape = {"action_id": str, "block_id": str, "value": str, "type": str}
-_VIEW: _Shape = {"callback_id": str, "private_metadata": str, "state": dict, "id": str}
+_VIEW: _Shape = {
+    "type": str,
+    "callback_id": str,
+    "private_metadata": str,
+    "state": dict,
+    "id": str,
+}
 
 
 def _fits(value: object, shape: _Shape, needs: tuple[str, ...] = ()) -> bool:
@@ -107,7 +113,7 @@ def well_formed(body: Mapping[str, object]) -> bool:
         and (kind != "block_actions" or bool(_items(body.get("actions"))))
         and (
             kind not in ("view_submission", "view_closed")
-            or _fits(body["view"], _VIEW, ("callback_id",))
+            or _fits(body["view"], _VIEW, ("callback_id", "type"))
         )
         and ("event" not in body or _fits(body["event"], _EVENT, ("type",)))
         and ("view" not in body or _fits(body["view"], _VIEW))
