@@ -284,6 +284,9 @@ class PrivateReply:
     channel: ChannelRef
     text: str
     about: int | None = None  # as for DirectMessage
+    # An action whose card the reply is (`/coop show`): drawn when sent, as a card post is,
+    # for platforms that draw cards; `text` is what the others show.
+    shows: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
-"""The `coopbot` command: run, db upgrade, export."""
+"""The `coopbot` command: run, doctor, db upgrade, export."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from bot.config import ConfigError, Secrets, Settings, load_settings
@@ -17,8 +18,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", type=Path, help="YAML settings file (default: ./coopbot.yaml if present)"
     )
+    parser.add_argument("--version", action="version", version=f"coopbot {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the bot (the console when no Slack/Discord token is set)")
+    sub.add_parser(
+        "doctor", help="check settings, database and platform credentials, one line each"
+    )
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply database migrations")
@@ -54,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     invite = discord_sub.add_parser("invite-url", help="print the bot's OAuth2 invite URL")
     invite.add_argument("--client-id", type=int, help="application id (default: from settings)")
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("coopbot")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def _rotate_token_key(settings: Settings, forget_unreadable: bool) -> int:
@@ -131,11 +143,29 @@ def main(argv: list[str] | None = None) -> int:
     # and, in many-workspace mode, tokens: readable by its own user only.
     os.umask(0o077)
     args = _parser().parse_args(argv)
+    if args.command == "doctor":
+        from bot.doctor import doctor
+
+        # Bad settings are the checklist's first line, not the usual `coopbot: ...` error.
+        return doctor(args.config)
     try:
         settings = load_settings(args.config)
     except ConfigError as err:
         print(f"coopbot: {err}", file=sys.stderr)
         return 2
+    from sqlalchemy.exc import DBAPIError
+
+    from storage.db import unreachable
+
+    try:
+        return _command(settings, args)
+    except DBAPIError as err:
+        # The database is down, refuses us, or is not there: one line, not a driver's traceback.
+        print(f"coopbot: {unreachable(settings.database_url, err)}", file=sys.stderr)
+        return 2
+
+
+def _command(settings: Settings, args: argparse.Namespace) -> int:
     from bot import wiring
 
     if args.command == "run":

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from bot import timeparse
 from bot.emoji_names import canonical, is_known
@@ -26,6 +34,22 @@ class ConfigError(Exception):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _listed(value: Any) -> Any:
+    """A list from the environment: JSON (`["slack", "discord"]`) or comma-separated
+    (`slack,discord`); YAML lists pass through."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [value]
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValueError(f'{text!r} is not a JSON list; write a, b or ["a", "b"]') from None
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 class EmojiSettings(_Section):
@@ -46,7 +70,9 @@ class EmojiSettings(_Section):
 
 class ConsoleSettings(_Section):
     channel: str = "general"
-    admins: list[str] = []
+    admins: Annotated[list[str], NoDecode] = []
+
+    _lists = field_validator("admins", mode="before")(_listed)
 
 
 class SlackSettings(_Section):
@@ -69,6 +95,19 @@ class SlackSettings(_Section):
             raise ValueError("must be a TCP port from 1 to 65535 (0: any free port)")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError(
+                f"{value!r} must be the https:// address Slack reaches coopbot at, such as "
+                "https://coop.example.org (Slack sends requests to HTTPS addresses only)"
+            )
+        return value.strip()
+
     @field_validator("app_name")
     @classmethod
     def _app_name(cls, value: str) -> str:
@@ -83,11 +122,13 @@ class DiscordSettings(_Section):
     application_id: int | None = None
     api_base_url: str | None = None
     gateway_url: str | None = None
-    guild_ids: list[int] = []
+    guild_ids: Annotated[list[int], NoDecode] = []
     # Privileged: only when switched on in the Developer Portal (else Discord closes with 4014).
     message_content_intent: bool = False
     shard_count: int = 1
-    shard_ids: list[int] = []
+    shard_ids: Annotated[list[int], NoDecode] = []
+
+    _lists = field_validator("guild_ids", "shard_ids", mode="before")(_listed)
 
     @field_validator("shard_count")
     @classmethod
@@ -194,6 +235,37 @@ class ReminderSettings(_Section):
         return value
 
 
+class OpsSettings(_Section):
+    """The operator's HTTP listener: /healthz, /readyz and /metrics."""
+
+    # "host:port"; "off"; or "auto": off for the console alone, else 127.0.0.1:9464 (in
+    # Slack HTTP mode, the Slack server's own port serves them instead).
+    listen: str = "auto"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() in ("auto", "off"):
+            return value.lower()
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(
+                f"{value!r}: use host:port (such as 127.0.0.1:9464 or 0.0.0.0:9464), auto or off"
+            )
+        return value
+
+    def address(self, console_only: bool, slack_http: bool) -> tuple[str, int] | None:
+        """Where to listen of our own (None: nowhere, or on the Slack server's port)."""
+        if self.listen == "off" or (self.listen == "auto" and (console_only or slack_http)):
+            return None
+        host, _, port = (DEFAULT_OPS if self.listen == "auto" else self.listen).rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+DEFAULT_OPS = "127.0.0.1:9464"
+
+
 class Settings(BaseSettings):
     """Every setting; `config.example.yaml` documents each one."""
 
@@ -207,15 +279,20 @@ class Settings(BaseSettings):
     horizon_years: int = 10
     # Languages times are typed in ("vendredi 17h" with fr); each adds a pass over any time
     # the others cannot read.
-    time_languages: list[str] = ["en"]
-    adapters: list[AdapterName] = []
+    time_languages: Annotated[list[str], NoDecode] = ["en"]
+    adapters: Annotated[list[AdapterName], NoDecode] = []
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text: one readable line per record; json: one JSON object per line, for log shippers.
+    log_format: Literal["text", "json"] = "text"
     emoji: EmojiSettings = EmojiSettings()
     console: ConsoleSettings = ConsoleSettings()
     slack: SlackSettings = SlackSettings()
     discord: DiscordSettings = DiscordSettings()
     delivery: DeliverySettings = DeliverySettings()
     reminders: ReminderSettings = ReminderSettings()
+    ops: OpsSettings = OpsSettings()
+
+    _lists = field_validator("time_languages", "adapters", mode="before")(_listed)
 
     @field_validator("default_timezone")
     @classmethod
@@ -269,6 +346,18 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
 
+# Every secret coopbot reads, all from the environment (the README and config.example.yaml
+# list each; a test holds them to it).
+SECRET_NAMES = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_CLIENT_SECRET",
+    "DISCORD_BOT_TOKEN",
+    "COOPBOT_TOKEN_KEYS",
+)
+
+
 @dataclass(frozen=True)
 class Secrets:
     """Credentials, only ever from the environment, named as the platforms' docs name them."""
@@ -298,11 +387,24 @@ class Secrets:
 
 def _describe(err: ValidationError) -> str:
     first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "settings"
+    # A list's item is named by its field (`adapters`, not `adapters.0`).
+    where = ".".join(str(p) for p in first["loc"] if not isinstance(p, int)) or "settings"
     if first["type"] == "extra_forbidden":
         return f"setting {where}: unknown setting (see config.example.yaml)"
+    if first["type"] == "list_type":
+        return f"setting {where}: must be a list (in the environment: a, b or JSON [a, b])"
     message = first["msg"].removeprefix("Value error, ")
+    value = first.get("input")
+    if first["type"] == "literal_error" and isinstance(value, str):
+        message = f"{value!r}: {message.lower()}"
     return f"setting {where}: {message}"
+
+
+def _env_name(err: SettingsError) -> str:
+    """The setting a value from the environment could not be read for (pydantic-settings
+    names it only in its message)."""
+    field = str(err).split('"')[1] if str(err).count('"') >= 2 else "settings"
+    return f"COOPBOT_{field.upper()}"
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -326,3 +428,9 @@ def load_settings(path: Path | None = None) -> Settings:
         return Settings(**data)
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
+    except SettingsError as err:
+        raise ConfigError(
+            f"setting {_env_name(err)}: cannot be read; a section is written as JSON, e.g. "
+            f'COOPBOT_SLACK=\'{{"mode": "http"}}\', or one setting at a time, e.g. '
+            "COOPBOT_SLACK__MODE=http"
+        ) from None

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -19,6 +20,7 @@ from bot.clock import AdjustableClock
 from bot.config import Settings
 from bot.dispatcher import Dispatcher
 from bot.inbox import Inbox
+from bot.metrics import Metrics
 from bot.pacing import Pacing
 from bot.ports import ChatPort, UnitOfWork
 from bot.scheduler import Scheduler
@@ -38,6 +40,10 @@ class Core:
     inbox: Inbox
     dispatcher: Dispatcher
     scheduler: Scheduler
+    metrics: Metrics = field(default_factory=Metrics)
+    # Routes an adapter that runs an HTTP server adds to it (the ops endpoints, in Slack's
+    # HTTP mode): each is called with the aiohttp application.
+    http_routes: list[Callable[[Any], None]] = field(default_factory=list)
 
     def uow(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine)

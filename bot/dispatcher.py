@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from bot.cards import (
 )
 from bot.clock import Clock
 from bot.errors import StoreUnavailable
+from bot.metrics import Metrics
 from bot.outbox import decode, notice
 from bot.pacing import Pacing
 from bot.ports import (
@@ -72,6 +73,7 @@ class _Release:
     maybe_sent: bool
     error: str = ""
     tried: bool = True  # a send was made (not: only waiting for its turn)
+    reason: str = ""  # why it failed for now, for the metrics (rate_limited, unavailable, ...)
 
 
 _Result = tuple[OutboxEntry, "_Finish | _Release", "asyncio.Future[bool]"]
@@ -151,6 +153,7 @@ class Dispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._rounds = asyncio.Lock()
+        self.metrics = Metrics()
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -310,12 +313,27 @@ class Dispatcher:
     async def _deliver(self, entry: OutboxEntry, platform: _Platform) -> None:
         try:
             result = await self._attempt(entry, platform)
+            self._count(entry, result)
             await self._record(entry, result)
         except Exception:
             log.exception("delivery %d (%s) failed unexpectedly", entry.id, entry.kind.value)
         finally:
             platform.flights.pop(entry.id, None)
             self.kick()
+
+    def _count(self, entry: OutboxEntry, result: _Finish | _Release) -> None:
+        """Count a send that was made, or one that will never be (failed, expired)."""
+        m, kind = self.metrics, entry.kind.value
+        if isinstance(result, _Release):
+            if result.reason:
+                m.delivery_failures.labels(entry.platform, kind, result.reason).inc()
+        elif result.state is DeliveryState.SENT:
+            m.deliveries.labels(entry.platform, kind).inc()
+        elif result.state is DeliveryState.FAILED:
+            reason = "refused" if result.tried else "given_up"
+            m.delivery_failures.labels(entry.platform, kind, reason).inc()
+        elif result.state is DeliveryState.EXPIRED:
+            m.delivery_failures.labels(entry.platform, kind, "expired").inc()
 
     async def _attempt(self, entry: OutboxEntry, platform: _Platform) -> _Finish | _Release:
         now = self.clock.now()
@@ -358,11 +376,12 @@ class Dispatcher:
             if bucket is not None:
                 self._pause_bucket(bucket[0], until)
             log.info("delivery %d rate limited; again in %.1f s", entry.id, err.retry_after)
-            return _Release(until, entry.recheck, str(err))
+            self.metrics.rate_limited.labels(entry.platform, err.route).inc()
+            return _Release(until, entry.recheck, str(err), reason="rate_limited")
         except Unavailable as err:
             again = now + self._backoff(entry.tries + 1)
             log.warning("delivery %d failed for now (%s); trying again", entry.id, err)
-            return _Release(again, entry.recheck or err.maybe_sent, str(err))
+            return _Release(again, entry.recheck or err.maybe_sent, str(err), reason="unavailable")
         except Refused as err:
             if err.unreachable:
                 pause = timedelta(seconds=platform.pacing.unreachable_pause)
@@ -373,7 +392,7 @@ class Dispatcher:
         except Exception as err:
             # Unknown: it may have reached the platform, so check there before sending again.
             log.exception("delivery %d failed", entry.id)
-            return _Release(now + self._backoff(entry.tries + 1), True, repr(err))
+            return _Release(now + self._backoff(entry.tries + 1), True, repr(err), reason="error")
         finally:
             if bucket is not None:
                 # The pace counts from when the platform answered: the request may have
@@ -410,8 +429,13 @@ class Dispatcher:
         if isinstance(effect, ChannelMessage):
             return _Finish(sent, await port.post_message(d, effect.channel, effect.text))
         if isinstance(effect, PrivateReply):
+            card = None
+            if effect.shows is not None:
+                current = await self._threads.run(self._draw, effect.shows)
+                # A copy for one reader: its buttons would act on a message that is not the card.
+                card = replace(current.card, buttons=()) if current is not None else None
             await port.reply_private(
-                d, effect.to, effect.channel, effect.text, out.reply, out.first
+                d, effect.to, effect.channel, effect.text, out.reply, out.first, card=card
             )
             return _Finish(sent)
         if isinstance(effect, AskForTitle):

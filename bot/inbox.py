@@ -20,11 +20,14 @@ from bot.app import Coop
 from bot.clock import Clock
 from bot.errors import StoreUnavailable
 from bot.events import Inbound
+from bot.metrics import Metrics, kind, verb
 from bot.ports import UnitOfWorkFactory
 from bot.queues import InboxEntry
 from bot.threads import Threads
 
 log = logging.getLogger(__name__)
+# One line per event applied: its own logger, so a terminal chat can keep it quiet.
+events_log = logging.getLogger("bot.events")
 
 _BATCH = 200
 # Pruning: how often (seconds of polling) and how many rows of each table per transaction.
@@ -39,6 +42,7 @@ class _Arrival:
     payload: str
     received_at: datetime
     recorded: asyncio.Future[bool]
+    since: float  # the event loop's time at arrival, for the apply latency
 
 
 class Inbox:
@@ -72,6 +76,7 @@ class Inbox:
         # else (an apply or a claim stuck behind a lock) may take that thread.
         self._recording = Threads("coopbot-inbox", 1)
         self._threads = Threads("coopbot-sweep", 2)
+        self.metrics = Metrics()
 
     # --- taking events in --------------------------------------------------------------------
 
@@ -79,6 +84,7 @@ class Inbox:
         """Record `inbound` and have it applied; returns once it is recorded (a repeat of an
         event recorded before is dropped), or after `ack_wait` seconds when the database is slow."""
         arrival = self._arrival(inbound)
+        self.metrics.event(self.metrics.received, inbound.event)
         self._arrivals.append(arrival)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="inbox-writer")
@@ -90,19 +96,27 @@ class Inbox:
                 "memory until it is, and lost if this process dies first",
                 arrival.key,
             )
+        # The adapter acknowledges as soon as this returns.
+        self.metrics.event(self.metrics.acked, inbound.event)
 
     async def handle(self, inbound: Inbound) -> None:
         """Record and apply `inbound`, waiting for both (the console and tests)."""
         arrival = self._arrival(inbound)
+        self.metrics.event(self.metrics.received, inbound.event)
         [entry_id] = await self._record([arrival])
-        if entry_id is not None:
-            await self._apply(self._entry(arrival, entry_id))
+        if entry_id is None:
+            self.metrics.event(self.metrics.deduplicated, inbound.event)
+        else:
+            await self._apply(self._entry(arrival, entry_id), arrival.since)
 
     def _arrival(self, inbound: Inbound) -> _Arrival:
         ref = inbound.event.actor.community
         key = inbound.key or f"{ref.platform}:{ref.id}:local:{uuid.uuid4().hex}"
-        future = asyncio.get_running_loop().create_future()
-        return _Arrival(inbound, key, codec.dumps(inbound), self.coop.clock.now(), future)
+        loop = asyncio.get_running_loop()
+        payload = codec.dumps(inbound)
+        return _Arrival(
+            inbound, key, payload, self.coop.clock.now(), loop.create_future(), loop.time()
+        )
 
     @staticmethod
     def _entry(arrival: _Arrival, entry_id: int) -> InboxEntry:
@@ -118,8 +132,10 @@ class Inbox:
                 if not arrival.recorded.done():
                     arrival.recorded.set_result(entry_id is not None)
             for arrival, entry_id in zip(batch, ids, strict=True):
-                if entry_id is not None:
-                    self._start(self._entry(arrival, entry_id))
+                if entry_id is None:
+                    self.metrics.event(self.metrics.deduplicated, arrival.inbound.event)
+                else:
+                    self._start(self._entry(arrival, entry_id), arrival.since)
 
     async def _record(self, batch: list[_Arrival]) -> list[int | None]:
         """Insert `batch`, waiting out a busy database for as long as it takes."""
@@ -146,13 +162,16 @@ class Inbox:
 
     # --- applying -----------------------------------------------------------------------------
 
-    def _start(self, entry: InboxEntry) -> None:
-        task = asyncio.create_task(self._apply(entry), name=f"apply-{entry.id}")
+    def _start(self, entry: InboxEntry, since: float | None = None) -> None:
+        task = asyncio.create_task(self._apply(entry, since), name=f"apply-{entry.id}")
         self._applying[entry.id] = task
         task.add_done_callback(lambda _: self._applying.pop(entry.id, None))
 
-    async def _apply(self, entry: InboxEntry) -> None:
-        """Apply `entry`, trying again for as long as the database is unavailable."""
+    async def _apply(self, entry: InboxEntry, since: float | None = None) -> None:
+        """Apply `entry`, trying again for as long as the database is unavailable; `since`:
+        when it arrived (else it was recorded by a process before, and taken over now)."""
+        loop = asyncio.get_running_loop()
+        since = loop.time() if since is None else since
         delay = 0.2
         while True:
             try:
@@ -164,8 +183,31 @@ class Inbox:
                 delay = min(5.0, delay * 2)
         if applied:
             self.coop.enqueued()
+            self._applied(entry, loop.time() - since)
         else:
             log.info("%s was taken over by another process", entry.key)
+
+    def _applied(self, entry: InboxEntry, seconds: float) -> None:
+        event = entry.inbound.event
+        self.metrics.event(self.metrics.applied, event)
+        community = event.actor.community
+        self.metrics.apply_seconds.labels(community.platform).observe(seconds)
+        # One line per event: what an operator searches by (its key, where, what, how long);
+        # never what anyone typed.
+        events_log.info(
+            "applied %s %s (%s, %.0f ms)",
+            kind(event),
+            entry.key,
+            verb(event),
+            seconds * 1000,
+            extra={
+                "event": entry.key,
+                "kind": kind(event),
+                "community": f"{community.platform}:{community.id}",
+                "action": verb(event),
+                "latency_ms": round(seconds * 1000, 1),
+            },
+        )
 
     # --- running ------------------------------------------------------------------------------
 

@@ -63,9 +63,11 @@ class DeliveryError(Exception):
 class RateLimited(DeliveryError):
     """The platform asked to wait `retry_after` seconds; nothing was sent."""
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, route: str = "unknown") -> None:
         super().__init__(f"rate limited for {retry_after:g} s")
         self.retry_after = retry_after
+        # The API method or path (ids left out) that answered 429, for the operator's metrics.
+        self.route = route
 
 
 class Unavailable(DeliveryError):
@@ -133,8 +135,10 @@ class ChatPort(Protocol):
         text: str,
         reply: ReplyHandle | None,
         first: bool,
+        card: Card | None = None,
     ) -> None:
-        """Answer `to` privately; `first` when it is the first answer through `reply`."""
+        """Answer `to` privately; `first` when it is the first answer through `reply`. With
+        `card`, the answer is that card (`text` is its plain rendering)."""
         ...
 
     async def ask_for_title(
@@ -312,6 +316,8 @@ class OutboxStore(Protocol):
     def records(self) -> Iterator[DeliveryRecord]: ...
 
     def count(self, *states: DeliveryState) -> int: ...
+
+    def backlog(self) -> list[tuple[str, int, datetime]]: ...
 
 
 class UnitOfWork(Protocol):

@@ -21,6 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot import failpoints
 from bot.clock import Clock
 from bot.errors import StoreUnavailable
+from bot.metrics import Metrics
 from bot.model import Community, ScheduleState
 from bot.occurrences import fire
 from bot.ports import UnitOfWorkFactory
@@ -64,6 +65,7 @@ class Scheduler:
         self._wake: asyncio.Event | None = None
         self._armed_for: datetime | None = None
         self._stopping = False
+        self.metrics = Metrics()
 
     # --- the one entry point ------------------------------------------------------------
 
@@ -72,9 +74,12 @@ class Scheduler:
         fired = 0
         communities: dict[int, Community] = {}
         while True:
+            lags: list[float] = []
             with self.uow_factory() as uow:
                 due = uow.schedules.due(now, BATCH)
                 for schedule in due:
+                    if schedule.next_at is not None:
+                        lags.append(max(0.0, (now - schedule.next_at).total_seconds()))
                     if schedule.community_id not in communities:
                         communities[schedule.community_id] = uow.community_by_id(
                             schedule.community_id
@@ -95,6 +100,8 @@ class Scheduler:
                 if due:
                     failpoints.hold(failpoints.SCHEDULE_BEFORE_COMMIT, str(len(due)))
                 uow.commit()
+            for lag in lags:
+                self.metrics.reminder_lag.observe(lag)
             fired += len(due)
             if len(due) < BATCH:
                 return fired

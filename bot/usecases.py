@@ -310,7 +310,8 @@ def mine(turn: Turn) -> list[Effect]:
 
 def show(turn: Turn, action: Action) -> list[Effect]:
     turn.uow.load_people([action])
-    return [turn.reply(card_text(card_for(action, turn.now), turn.tz))]
+    text = card_text(card_for(action, turn.now), turn.tz)
+    return [PrivateReply(turn.actor, turn.channel, text, shows=action.id)]
 
 
 def set_tz(turn: Turn, name: str) -> list[Effect]:

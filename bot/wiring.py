@@ -23,6 +23,8 @@ from bot.config import AdapterName, ConfigError, Secrets, Settings
 from bot.core import Core
 from bot.dispatcher import Dispatcher
 from bot.inbox import Inbox
+from bot.metrics import Backlog, Metrics, age
+from bot.ops import Ops
 from bot.ports import UnitOfWork
 from bot.reminders import parse_offsets
 from bot.scheduler import Scheduler
@@ -102,7 +104,17 @@ def build_core(
     coop.on_enqueued.append(dispatcher.kick)
     coop.on_scheduled.append(scheduler.scheduled)
     scheduler.on_enqueued.append(dispatcher.kick)
-    return Core(settings, engine, clock, coop, inbox, dispatcher, scheduler)
+    metrics = Metrics()
+    inbox.metrics = dispatcher.metrics = scheduler.metrics = metrics
+
+    def backlog() -> list[Backlog]:
+        now = delivery_clock.now()
+        with read_factory() as uow:
+            rows = uow.outbox.backlog()
+        return [Backlog(p, n, age(now, oldest)) for p, n, oldest in rows]
+
+    metrics.backlog(backlog)
+    return Core(settings, engine, clock, coop, inbox, dispatcher, scheduler, metrics)
 
 
 def preferences(settings: Settings) -> Preferences:
@@ -153,6 +165,10 @@ class Serving(Protocol):
         """Take no more events; sending goes on until the adapter is closed."""
         ...
 
+    async def connected(self) -> bool:
+        """Whether it is connected to its platform (for /readyz)."""
+        ...
+
 
 def _open(
     name: AdapterName, core: Core, lines: TextIO, out: TextIO
@@ -185,18 +201,49 @@ async def serve(
     `tune_gc` (in a process of its own: `coopbot run`) sets the collector for steady latency."""
     stop = stop or asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
-        served = [await stack.enter_async_context(_open(n, core, lines, out)) for n in adapters]
+        ops = await _ops(core, adapters, stack)
+        served: list[Serving] = []
+        for name in adapters:
+            served.append(await stack.enter_async_context(_open(name, core, lines, out)))
+            ops.serving(name, served[-1])
+        if ops.where is not None:
+            # Said once the adapters are up: a start-up that fails stays one line.
+            log.info("ops: /healthz, /readyz and /metrics on %s", ops.where)
         if tune_gc:
             steady_gc()
         async with core.running():
             try:
                 await _until_stopped(served, stop)
             finally:
+                ops.stopping = True
                 for adapter in served:
                     try:
                         await adapter.stop_intake()
                     except Exception:
                         log.exception("an adapter failed to stop taking events")
+
+
+async def _ops(core: Core, adapters: list[AdapterName], stack: contextlib.AsyncExitStack) -> Ops:
+    """The health and metrics endpoints: on a listener of their own, or on the Slack HTTP
+    server (ops.listen: auto in Slack HTTP mode), or nowhere (the console alone, or off)."""
+    ops = Ops(core, list(adapters))
+    stack.callback(ops.close)
+    settings = core.settings
+    slack_http = "slack" in adapters and settings.slack.mode == "http"
+    address = settings.ops.address(console_only=adapters == ["console"], slack_http=slack_http)
+    if address is not None:
+        try:
+            runner, _ = await ops.start(*address)
+        except OSError as err:
+            raise ConfigError(
+                f"setting ops.listen: cannot listen on {address[0]}:{address[1]} "
+                f"({os.strerror(err.errno).lower() if err.errno else err}); choose another "
+                "port, or off"
+            ) from None
+        stack.push_async_callback(runner.cleanup)
+    elif slack_http and settings.ops.listen == "auto":
+        core.http_routes.append(ops.add_routes)
+    return ops
 
 
 def steady_gc() -> None:
@@ -250,7 +297,10 @@ async def _signals(stop: asyncio.Event) -> AsyncIterator[None]:
 
 def run(settings: Settings, lines: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     """`coopbot run`: migrate, then serve the chosen adapters until they stop."""
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
+    if lines.isatty() and settings.log_level != "DEBUG":
+        # Someone is typing in this terminal: a log line per event would land amid the chat.
+        logging.getLogger("bot.events").setLevel(logging.WARNING)
     core = build_core(settings)
 
     async def main() -> None:

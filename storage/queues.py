@@ -423,6 +423,15 @@ class SqlOutbox:
                 late=None if r.occurrence_id is None else r.occurrence_state == "late",
             )
 
+    def backlog(self) -> list[tuple[str, int, datetime]]:
+        """Per platform: how many deliveries are not yet made, and the oldest one's time."""
+        query = (
+            select(_outbox.c.platform, func.count(), func.min(_outbox.c.created_at))
+            .where(_outbox.c.state.in_(_ACTIVE))
+            .group_by(_outbox.c.platform)
+        )
+        return [(p, int(n), t) for p, n, t in self.session.execute(query)]
+
     def count(self, *states: DeliveryState) -> int:
         query = select(func.count()).select_from(_outbox)
         if states:

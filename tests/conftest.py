@@ -13,6 +13,9 @@ from storage.db import make_engine
 from tests.harness import TestBot
 
 POSTGRES_URL = os.environ.get("COOPBOT_TEST_POSTGRES_URL")
+# Bots in tests (and the processes they start) serve /healthz, /readyz and /metrics on a free
+# port each, never the default 9464 another run on this machine may hold.
+os.environ.setdefault("COOPBOT_OPS__LISTEN", "127.0.0.1:0")
 
 
 def _reset_postgres(url: str) -> None:

@@ -740,10 +740,10 @@ class Answers:
         original = port.reply_private
 
         async def reply_private(
-            d: Any, to: Any, channel: Any, text: str, reply: Any, first: bool
+            d: Any, to: Any, channel: Any, text: str, reply: Any, first: bool, card: Any = None
         ) -> None:
             self.sent.append((to.id, text))
-            await original(d, to, channel, text, reply, first)
+            await original(d, to, channel, text, reply, first, card=card)
 
         port.reply_private = reply_private
 

@@ -116,6 +116,7 @@ class RecordingChat:
         text: str,
         reply: ReplyHandle | None,
         first: bool,
+        card: Card | None = None,
     ) -> None:
         self.sent.append(Sent("private", to.id, text))
 

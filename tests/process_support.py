@@ -46,7 +46,12 @@ class BotProcess:
     def start(self, **extra: str) -> BotProcess:
         environ = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_"))}
         environ = {k: v for k, v in environ.items() if not k.startswith("COOPBOT_")}
-        environ |= {"PYTHONPATH": str(REPO), "COOPBOT_LOG_LEVEL": "INFO"} | self.env | extra
+        environ |= {
+            "PYTHONPATH": str(REPO),
+            "COOPBOT_LOG_LEVEL": "INFO",
+            "COOPBOT_OPS__LISTEN": "127.0.0.1:0",
+        }
+        environ |= self.env | extra
         # Each run appends: what a killed run logged stays readable after the restart.
         self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")

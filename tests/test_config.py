@@ -103,3 +103,103 @@ def test_the_collector_is_set_for_steady_latency_in_a_bot_process() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "expected"),
+    [
+        ("COOPBOT_ADAPTERS", "console", ["console"]),
+        ("COOPBOT_ADAPTERS", "slack, discord", ["slack", "discord"]),
+        ("COOPBOT_ADAPTERS", '["slack"]', ["slack"]),
+        ("COOPBOT_TIME_LANGUAGES", "en,de", ["en", "de"]),
+        ("COOPBOT_DISCORD__GUILD_IDS", "123,456", [123, 456]),
+        ("COOPBOT_DISCORD__GUILD_IDS", "[123]", [123]),
+        ("COOPBOT_DISCORD__GUILD_IDS", "123", [123]),
+        ("COOPBOT_CONSOLE__ADMINS", "ana, Ana Lopez", ["ana", "Ana Lopez"]),
+    ],
+)
+def test_lists_in_the_environment_are_comma_separated_or_json(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, expected: list[object]
+) -> None:
+    monkeypatch.setenv(env, value)
+    settings = load_settings()
+    section, _, name = env.removeprefix("COOPBOT_").lower().rpartition("__")
+    holder = getattr(settings, section) if section else settings
+    assert getattr(holder, name) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "message"),
+    [
+        ("COOPBOT_ADAPTERS", "consol", "setting adapters: 'consol': input should be 'console'"),
+        ("COOPBOT_ADAPTERS", "[console", "setting adapters: '[console' is not a JSON list"),
+        ("COOPBOT_DISCORD__GUILD_IDS", "server", "setting discord.guild_ids: Input should be a"),
+        ("COOPBOT_SLACK", "http", "setting COOPBOT_SLACK: cannot be read; a section is written"),
+        ("COOPBOT_SLACK__PUBLIC_URL", "coop.example.org", "setting slack.public_url: 'coop."),
+        (
+            "COOPBOT_SLACK__PUBLIC_URL",
+            "http://coop.example.org",
+            "setting slack.public_url: 'http:",
+        ),
+        ("COOPBOT_OPS__LISTEN", "9464", "setting ops.listen: '9464': use host:port"),
+        ("COOPBOT_LOG_FORMAT", "xml", "setting log_format: 'xml': input should be 'text' or"),
+    ],
+)
+def test_each_bad_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    env: str,
+    value: str,
+    message: str,
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(env, value)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"coopbot: {message}"), err
+    assert not (tmp_path / "coopbot.db").exists()  # nothing was started
+
+
+def test_https_public_url_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COOPBOT_SLACK__PUBLIC_URL", " https://coop.example.org ")
+    assert load_settings().slack.public_url == "https://coop.example.org"
+
+
+@pytest.mark.parametrize("command", [["run"], ["db", "upgrade"], ["export"]])
+def test_an_unreachable_database_is_one_line_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    from bot.cli import main
+
+    # Port 1: nothing listens there, so the connection is refused at once.
+    monkeypatch.setenv("COOPBOT_DATABASE_URL", "postgresql://coop:hunter2@127.0.0.1:1/coop")
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("coopbot: database postgresql://coop:***@127.0.0.1:1/coop: cannot be")
+    assert "hunter2" not in err and "Connection refused" in err
+
+
+def test_every_secret_is_read_and_listed_in_the_readme_and_the_example(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import fields
+
+    from bot.config import SECRET_NAMES
+
+    for name in SECRET_NAMES:
+        monkeypatch.setenv(name, f"value-of-{name}")
+    secrets = Secrets.from_env()
+    assert sorted(str(getattr(secrets, f.name)) for f in fields(secrets)) == sorted(
+        f"value-of-{name}" for name in SECRET_NAMES
+    )
+    root = Path(__file__).resolve().parent.parent
+    readme = root.joinpath("README.md").read_text()
+    configuration = readme.split("## Configuration", 1)[1].split("\n\n", 2)
+    example_header = root.joinpath("config.example.yaml").read_text().split("\n\n", 1)[0]
+    for name in SECRET_NAMES:
+        assert f"`{name}`" in configuration[0] + configuration[1], name
+        assert name in example_header, name

@@ -78,3 +78,59 @@ def test_a_failed_statement_does_not_carry_its_values(tmp_path: Path) -> None:
         with pytest.raises(OperationalError) as err, engine.connect() as conn:
             conn.execute(text("SELECT * FROM nowhere WHERE title = :t"), {"t": SECRET})
         assert (SECRET in str(err.value)) is shown
+
+
+def _run_console(tmp_path: Path, log_format: str) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_"))}
+    environ |= {
+        "COOPBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'coop.db'}",
+        "COOPBOT_LOG_FORMAT": log_format,
+        "COOPBOT_LOG_LEVEL": "INFO",
+    }
+    script = f"alice: /coop task {SECRET} need:2\nbob: /coop join #1\nbob: /coop nonsense\n"
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"],
+        input=script,
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert SECRET not in run.stderr
+    return run.stderr.splitlines()
+
+
+def test_json_logs_are_one_object_a_line_with_each_events_fields(tmp_path: Path) -> None:
+    import json
+    from datetime import datetime
+
+    lines = _run_console(tmp_path, "json")
+    records = [json.loads(line) for line in lines]  # every line parses
+    assert records
+    for record in records:
+        assert {"time", "level", "logger", "message"} <= record.keys()
+        assert datetime.fromisoformat(record["time"]).tzinfo is not None
+    applied = [r for r in records if r["message"].startswith("applied ")]
+    assert [(r["kind"], r["action"], r["community"]) for r in applied] == [
+        ("CommandInvoked", "task", "console:console"),
+        ("CommandInvoked", "join", "console:console"),
+        ("CommandInvoked", "other", "console:console"),
+    ]
+    assert len({r["event"] for r in applied}) == 3
+    assert all(r["event"].startswith("console:console:") for r in applied)
+    assert all(isinstance(r["latency_ms"], float) and r["latency_ms"] >= 0 for r in applied)
+
+
+def test_text_logs_carry_a_utc_timestamp(tmp_path: Path) -> None:
+    import re
+
+    lines = _run_console(tmp_path, "text")
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARNING|ERROR) \S+: ")
+    assert lines and all(stamp.match(line) for line in lines), lines
+    assert sum("applied CommandInvoked" in line for line in lines) == 3

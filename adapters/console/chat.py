@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -31,18 +32,37 @@ def dm_channel(member_id: str) -> str:
     return f"dm-{member_id}"
 
 
-class ConsoleChat:
-    """Keeps every message of the session and prints what the bot does."""
+def member_id(name: str) -> str:
+    """A person's id from their name as typed: `Ana Lopez` is `Ana_Lopez`, so that it can be
+    mentioned (`@Ana_Lopez`) where a mention ends at a space."""
+    return "_".join(name.split())
 
-    def __init__(self, out: TextIO, community: CommunityRef, tz_name: str) -> None:
+
+def _nothing_typed() -> str:
+    return ""
+
+
+class ConsoleChat:
+    """Keeps every message of the session and prints what the bot does.
+
+    Messages are numbered on from `after` (see adapters.console.numbering).
+    """
+
+    def __init__(self, out: TextIO, community: CommunityRef, tz_name: str, after: int = 0) -> None:
         self.out = out
         self.community = community
         self.tz_name = tz_name
         self.messages: dict[str, ConsoleMessage] = {}
-        self._count = 0
+        # Names as people were written this session, by id ("Ana_Lopez" -> "Ana Lopez").
+        self.names: dict[str, str] = {}
+        # What a person is typing at the prompt (adapters.console.terminal), "" if nothing.
+        self.typing: Callable[[], str] = _nothing_typed
+        self._count = after
 
     def _print(self, text: str) -> None:
-        self.out.write(text + "\n")
+        typed = self.typing()
+        # Printed while someone types: above their line, which is drawn again under it.
+        self.out.write(("\r\x1b[K" if typed else "") + text + "\n" + typed)
         self.out.flush()
 
     def _next_id(self) -> str:
@@ -70,10 +90,11 @@ class ConsoleChat:
         return ref
 
     async def find_member(self, community: CommunityRef, external_id: str) -> MemberRef | None:
-        """Everyone typing in the console is in its one community."""
-        return (
-            MemberRef(community, external_id, external_id) if community == self.community else None
-        )
+        """Everyone typing in the console is in its one community. Whom a mention names is
+        shown as written when they wrote this session (no name: the one stored stays)."""
+        if community != self.community:
+            return None
+        return MemberRef(community, external_id, self.names.get(external_id, ""))
 
     async def find_channel(self, community: CommunityRef, raw: str) -> ChannelRef | None:
         """Any channel name is a console channel (lines go there with `:channel`)."""
@@ -131,6 +152,7 @@ class ConsoleChat:
         text: str,
         reply: ReplyHandle | None,
         first: bool,
+        card: Card | None = None,
     ) -> None:
         self.private(to.display, text)
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-import threading
 from datetime import timedelta
-from typing import TextIO
 
-from adapters.console.chat import BOT_NAME, PLATFORM, ConsoleChat
+from adapters.console.chat import BOT_NAME, PLATFORM, ConsoleChat, member_id
+from adapters.console.terminal import Lines
 from bot import drives, grammar
 from bot.core import Core
 from bot.errors import CoopError
@@ -28,16 +25,27 @@ from bot.timeparse import parse_duration
 HELP = """\
 Console syntax (one line each):
   alice: some text          alice posts a message in the current channel
+  "Ana Lopez": hello        names with spaces go in quotes; mention her as @"Ana Lopez"
+                            or @Ana_Lopez (her id)
   alice: /coop help         alice runs a command
   alice: +pushpin m1        alice reacts to message m1 (-pushpin removes the reaction)
   alice: !join m2           alice presses the "join" button on card m2 (or a DM's button)
   alice: /coop pledge from:m3 goal:5 deadline:friday
                             alice turns message m3 into a pledge drive
-  :channel #ops             the next lines happen in #ops
+  :channel #ops             the next lines happen in #ops (the prompt shows where you are)
   :advance 2h               the bot's clock moves on (s, m, h, d, w; e.g. 1h30m)
-  :help                     this text"""
+  :help                     this text
+Message numbers go on from the last run's: a new message never takes an old number."""
 
-_SPEAKER = re.compile(r"^(?P<who>[A-Za-z0-9_.\-]{1,40}):\s?(?P<text>.*)$")
+_NAME = r"[A-Za-z0-9_.\-]"
+_SPEAKER = re.compile(rf"^(?P<who>{_NAME}{{1,40}}):\s?(?P<text>.*)$")
+# Straight or curly quotes, either way round: what a keyboard or a phone puts there.
+_QUOTE = '"\u201c\u201d'
+_QUOTED = re.compile(rf"^[{_QUOTE}](?P<who>[^{_QUOTE}]{{1,60}})[{_QUOTE}]:\s?(?P<text>.*)$")
+_SPACED = re.compile(rf"^(?P<who>[^:{_QUOTE}]{{1,60}}):\s?(?P<text>.*)$")
+# A name with spaces: words of name characters, at most 40 characters in all.
+_WORDS = re.compile(rf"(?=.{{1,40}}$){_NAME}+(?: {_NAME}+)*")
+_QUOTED_MENTION = re.compile(rf"@[{_QUOTE}](?P<who>[^{_QUOTE}]{{1,60}})[{_QUOTE}]")
 _REACTION = re.compile(r"^(?P<sign>[+-])(?P<emoji>\S+)\s+(?P<message>m\d+)$")
 _FROM = re.compile(r"(?:^|\s)from:(?P<message>m\d+)(?=\s|$)")
 _BUTTON = re.compile(r"^!(?P<button>[a-z0-9_]+)\s+(?P<message>m\d+)$")
@@ -51,10 +59,17 @@ class ConsoleSession:
         self.chat = chat
         self.clock = core.clock
         self.channel = channel
-        self.admins = set(admins)
+        # `console.admins` may name people as typed ("Ana Lopez") or by id (Ana_Lopez).
+        self.admins = {member_id(name) for name in admins}
 
     def _member(self, name: str) -> MemberRef:
-        return MemberRef(self.chat.community, name, name, is_admin=name in self.admins)
+        ref_id = member_id(name)
+        self.chat.names[ref_id] = name
+        return MemberRef(self.chat.community, ref_id, name, is_admin=ref_id in self.admins)
+
+    @property
+    def prompt(self) -> str:
+        return f"#{self.channel}> "
 
     async def feed(self, line: str) -> None:
         """Handle one input line."""
@@ -64,11 +79,16 @@ class ConsoleSession:
         if line.startswith(":"):
             await self._directive(line[1:].strip())
             return
-        match = _SPEAKER.match(line)
-        if match is None:
-            self.chat.note("Start a line with a name, like `alice: hello`, or try :help.")
+        speaker = _speaker(line)
+        if speaker is None:
+            spaced = _SPACED.match(line)
+            if spaced and (name := _spaced_name(spaced["who"])) and " " in name:
+                said = spaced["text"].strip()[:60] or "hello"
+                self.chat.note(f'names with spaces go in quotes: "{name}": {said}')
+            else:
+                self.chat.note("Start a line with a name, like `alice: hello`, or try :help.")
             return
-        who, text = match["who"], match["text"].strip()
+        who, text = speaker
         event = self._event(self._member(who), text)
         if event is not None:
             await self.core.inbox.handle(Inbound(event))
@@ -98,13 +118,14 @@ class ConsoleSession:
     def _event(self, actor: MemberRef, text: str) -> Event | None:
         channel = self.chat.channel(self.channel)
         if text == "/coop" or text.startswith("/coop "):
-            command = text[len("/coop") :].strip()
+            command = _QUOTED_MENTION.sub(_mention, text[len("/coop") :].strip())
             if _FROM.search(command) and command.lower().startswith("pledge "):
                 return self._drive_from(actor, command)
             return CommandInvoked(actor, channel, command)
         if text.startswith("/"):
             self.chat.private(
-                actor.display, f"The only command here is /coop. Try `{actor.id}: /coop help`."
+                actor.display,
+                f"The only command here is /coop. Try `{_written(actor.display)}: /coop help`.",
             )
             return None
         if (m := _REACTION.match(text)) or (m := _BUTTON.match(text)):
@@ -128,7 +149,7 @@ class ConsoleSession:
                 )
                 return None
             return ButtonPressed(actor, ref, m["button"], message.card_number)
-        self.chat.post(self.channel, actor.id, text)
+        self.chat.post(self.channel, actor.display, text)
         return None
 
     def _drive_from(self, actor: MemberRef, command: str) -> Event | None:
@@ -158,32 +179,43 @@ class ConsoleSession:
             sealed=sealed,
         )
 
-    async def run(self, lines: TextIO, interactive: bool = False) -> None:
-        """Read lines until end of input."""
-        if interactive:
+    async def run(self, lines: Lines) -> None:
+        """Handle lines until the end of input; a person typing is prompted with the channel
+        the next line goes to."""
+        if lines.interactive:
             self.chat.out.write("coopbot console — type `alice: hello`, or :help. Ctrl-D quits.\n")
-        queue = _read_in_background(lines)
-        while line := await queue.get():
-            await self.feed(line)
+        self.chat.typing = lines.typing
+        try:
+            while line := await lines.read(self.prompt):
+                await self.feed(line)
+        finally:
+            lines.close()
 
 
-def _read_in_background(lines: TextIO) -> asyncio.Queue[str]:
-    """Lines from `lines`, then "" at the end, read by a daemon thread: a read blocked on a
-    terminal must not keep the process from exiting when it is told to stop."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[str] = asyncio.Queue()
+def _speaker(line: str) -> tuple[str, str] | None:
+    """(name, text) of `alice: text` or `"Ana Lopez": text`, else None."""
+    if match := _SPEAKER.match(line):
+        return match["who"], match["text"].strip()
+    if (match := _QUOTED.match(line)) and (name := _spaced_name(match["who"])):
+        return name, match["text"].strip()
+    return None
 
-    def put(line: str) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed while we were reading
-            loop.call_soon_threadsafe(queue.put_nowait, line)
 
-    def read() -> None:
-        for line in iter(lines.readline, ""):
-            put(line)
-        put("")
+def _spaced_name(text: str) -> str | None:
+    """`text` as a name that may have spaces (runs of them count as one), or None."""
+    name = " ".join(text.split())
+    return name if _WORDS.fullmatch(name) else None
 
-    threading.Thread(target=read, name="console-input", daemon=True).start()
-    return queue
+
+def _mention(match: re.Match[str]) -> str:
+    """`@"Ana Lopez"` as the mention the core reads, `@Ana_Lopez`; left as typed otherwise."""
+    name = _spaced_name(match["who"])
+    return f"@{member_id(name)}" if name else match[0]
+
+
+def _written(name: str) -> str:
+    """How to type `name` at the start of a line."""
+    return f'"{name}"' if " " in name else name
 
 
 MOST_ADVANCE = timedelta(days=366)

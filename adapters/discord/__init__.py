@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import discord
 
+from adapters.discord.chat import route
 from adapters.discord.client import CoopBot, endpoints
 from bot.config import ConfigError, Secrets
 from bot.core import Core
@@ -37,13 +39,40 @@ class RunningDiscord:
     async def stop_intake(self) -> None:
         await self.bot.stop_intake()
 
+    async def connected(self) -> bool:
+        """Ready, and every shard's gateway websocket open."""
+        bot = self.bot
+        shards = list(bot.shards.values())
+        return bot.is_ready() and bool(shards) and not any(s.is_closed() for s in shards)
+
+
+class _RateLimits(logging.Filter):
+    """Counts the 429s discord.py waits out by itself (it says so in a warning, and nowhere
+    else), by route, for /metrics; the warning itself is logged as before."""
+
+    def __init__(self, core: Core) -> None:
+        super().__init__()
+        self.counter = core.metrics.rate_limited
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("We are being rate limited.") and isinstance(
+            record.args, tuple
+        ):
+            method, url = (str(a) for a in record.args[:2])
+            self.counter.labels("discord", route(method, url)).inc()
+        return True
+
 
 @contextlib.asynccontextmanager
 async def running(core: Core, secrets: Secrets) -> AsyncIterator[RunningDiscord]:
     """Log in and connect; a refused token or intent is a ConfigError naming it."""
     if not secrets.discord_bot_token:
         raise ConfigError("DISCORD_BOT_TOKEN: not set in the environment")
-    with endpoints(core.settings.discord):
+    counting = _RateLimits(core)
+    http_log = logging.getLogger("discord.http")
+    http_log.addFilter(counting)
+    with endpoints(core.settings.discord), contextlib.ExitStack() as stack:
+        stack.callback(http_log.removeFilter, counting)
         bot = CoopBot(core)
         async with bot:
             try:

@@ -18,6 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import discord
@@ -71,7 +72,9 @@ def delivery_error(err: BaseException) -> DeliveryError | None:
     """
     if isinstance(err, discord.HTTPException):
         if err.status == 429:
-            return RateLimited(_retry_after(err))
+            response = getattr(err, "response", None)
+            method = str(getattr(response, "method", ""))
+            return RateLimited(_retry_after(err), route(method, str(getattr(response, "url", ""))))
         if err.status >= 500:
             return Unavailable(f"Discord answered {err.status}")
         return Refused(f"{err.status} {err.code}: {err.text}", unreachable=err.code == CANNOT_DM)
@@ -80,6 +83,20 @@ def delivery_error(err: BaseException) -> DeliveryError | None:
     if isinstance(err, OSError | aiohttp.ClientError | TimeoutError):
         return Unavailable(f"no answer from Discord: {err!r}")
     return None
+
+
+def route(method: str, url: str) -> str:
+    """`POST /channels/{id}/messages`: a request's method and path with ids and tokens left
+    out, so that metrics have one series per route, not one per channel."""
+    path = urlsplit(url).path.split("/api/", 1)[-1]
+    parts = [p for p in path.split("/") if p]
+    if parts and parts[0].startswith("v") and parts[0][1:].isdigit():
+        parts = parts[1:]
+    shown: list[str] = []
+    for part in parts:
+        secret = len(shown) >= 2 and shown[-2] in ("webhooks", "interactions")
+        shown.append("{token}" if secret else "{id}" if part.isdigit() else part)
+    return f"{method} /{'/'.join(shown)}".strip()
 
 
 def _retry_after(err: discord.HTTPException) -> float:
@@ -248,10 +265,12 @@ class DiscordChat:
         text: str,
         reply: ReplyHandle | None,
         first: bool,
+        card: Card | None = None,
     ) -> None:
-        """Through the interaction while it lasts; the first answer after "thinking..."
-        replaces it (sending it again replaces it again, so it never doubles). Without an
-        interaction (a reaction), or when Discord no longer takes it, a DM."""
+        """Through the interaction while it lasts (a card's embed, with `card`); the first
+        answer after "thinking..." replaces it (sending it again replaces it again, so it
+        never doubles). Without an interaction (a reaction), or when Discord no longer takes
+        it, a DM."""
         if reply is None or reply.kind != INTERACTION:
             await self.send_dm(d, to, text)
             return
@@ -259,6 +278,9 @@ class DiscordChat:
         parts = chunks(text)
         try:
             async with _sending():
+                if card is not None:
+                    await self._card_answer(hook, card, first and reply.awaits_answer)
+                    return
                 if first and reply.awaits_answer:
                     # "@original" is Discord's name for the interaction's first response;
                     # discord.py puts it in the path as it is.
@@ -271,6 +293,16 @@ class DiscordChat:
         except Refused as err:
             log.info("the interaction no longer takes answers (%s); sending a DM", err)
             await self.send_dm(d, to, text)
+
+    @staticmethod
+    async def _card_answer(hook: discord.Webhook, card: Card, replaces: bool) -> None:
+        embed = card_embed(card)
+        if replaces:
+            await hook.edit_message(  # type: ignore[call-overload]
+                ORIGINAL, content=None, embed=embed, allowed_mentions=NO_PINGS
+            )
+        else:
+            await hook.send(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
 
     async def ask_for_title(
         self, d: Delivery, to: MemberRef, message: MessageRef, number: int, title: str

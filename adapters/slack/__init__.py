@@ -52,6 +52,8 @@ class RunningSlack:
     app: AsyncApp
     closing: Callable[[], Awaitable[None]]
     http_port: int | None = None
+    # Socket Mode: whether the websocket is up (HTTP mode: serving is being connected).
+    socket: Callable[[], Awaitable[bool]] | None = None
 
     async def stop_intake(self) -> None:
         """Close the socket, or stop listening: Slack redelivers or retries what follows."""
@@ -59,6 +61,9 @@ class RunningSlack:
 
     async def idle(self) -> None:
         await self.adapter.idle()
+
+    async def connected(self) -> bool:
+        return True if self.socket is None else await self.socket()
 
     async def wait(self) -> None:
         """Slack is served until the process is told to stop."""
@@ -98,13 +103,17 @@ async def running(
                 log.info("Slack: connected in Socket Mode")
                 closing = _once(handler.close_async)
                 try:
-                    yield RunningSlack(adapter, app, closing)
+                    yield RunningSlack(adapter, app, closing, socket=handler.client.is_connected)
                 finally:
                     await closing()
             else:
                 settings = core.settings.slack
                 runner, port = await http.start(
-                    app, settings.http_host, settings.http_port, how.signing_secret or ""
+                    app,
+                    settings.http_host,
+                    settings.http_port,
+                    how.signing_secret or "",
+                    extra=core.http_routes,
                 )
                 log.info("Slack: serving %s on port %d", http.EVENTS_PATH, port)
                 closing = _once(runner.cleanup)

@@ -123,13 +123,19 @@ def retry_after(err: SlackApiError) -> float:
     return 1.0
 
 
+def _method(err: SlackApiError) -> str:
+    """The Web API method that answered (chat.postMessage), from the URL it was called at."""
+    url = str(getattr(err.response, "api_url", "") or "")
+    return url.rstrip("/").rsplit("/", 1)[-1] or "unknown"
+
+
 def delivery_error(err: Exception) -> DeliveryError | None:
     """What a failed Web API call means for the dispatcher; None for errors it knows not."""
     if isinstance(err, SlackApiError):
         status = getattr(err.response, "status_code", 200)
         code = str(err.response.get("error") or "")
         if status == 429 or code == "ratelimited":
-            return RateLimited(retry_after(err))
+            return RateLimited(retry_after(err), _method(err))
         if status >= 500 or code in _SLACK_TROUBLE:
             return Unavailable(f"Slack answered {status} {code}".strip())
         return Refused(code or f"HTTP {status}")
@@ -258,15 +264,19 @@ class SlackChat:
         text: str,
         reply: ReplyHandle | None,
         first: bool,
+        card: Card | None = None,
     ) -> None:
-        """An ephemeral message; where the bot cannot post, through the request's
-        response_url, else as a DM. (Slack has no way to look an ephemeral message up, so
-        one whose send was cut off by a crash is sent again.)"""
+        """An ephemeral message (a card's blocks, with `card`); where the bot cannot post,
+        through the request's response_url, else as a DM. (Slack has no way to look an
+        ephemeral message up, so one whose send was cut off by a crash is sent again.)"""
         client = await self.workspaces.sending(to.community)
-        shown = inert(text, MESSAGE_TEXT_LIMIT)
+        shown = inert(text, MESSAGE_TEXT_LIMIT) if card is None else card_fallback(card)
+        blocks = card_blocks(card) if card is not None else None
         try:
             async with _sending():
-                await client.chat_postEphemeral(channel=channel.id, user=to.id, text=shown)
+                await client.chat_postEphemeral(
+                    channel=channel.id, user=to.id, text=shown, blocks=blocks
+                )
             return
         except Refused as err:
             if str(err) not in _NOT_IN_CHANNEL:
@@ -275,10 +285,10 @@ class SlackChat:
             webhook = AsyncWebhookClient(reply.value, session=client.session)
             async with _sending():
                 answer = await webhook.send(
-                    text=shown, response_type="ephemeral", replace_original=False
+                    text=shown, blocks=blocks, response_type="ephemeral", replace_original=False
                 )
             if answer.status_code == 429:
-                raise RateLimited(1.0)
+                raise RateLimited(1.0, "response_url")
             if answer.status_code >= 500:
                 raise Unavailable(f"response_url answered {answer.status_code}")
             if answer.status_code != 200:

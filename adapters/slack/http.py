@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -125,7 +125,9 @@ def _items(value: object) -> list[object]:
     return value if isinstance(value, list) else []
 
 
-def web_app(app: AsyncApp, signing_secret: str) -> web.Application:
+def web_app(
+    app: AsyncApp, signing_secret: str, extra: Iterable[Callable[[web.Application], None]] = ()
+) -> web.Application:
     """POST /slack/events for commands, events and interactivity; OAuth pages when enabled.
 
     Answers 401 to anything not signed, 400 to a signed body that cannot be read and 413 to
@@ -167,14 +169,22 @@ def web_app(app: AsyncApp, signing_secret: str) -> web.Application:
 
         server.router.add_get(flow.install_path, install)
         server.router.add_get(flow.redirect_uri_path, redirect)
+    for add in extra:  # the ops endpoints share this server
+        add(server)
     return server
 
 
 async def start(
-    app: AsyncApp, host: str, port: int, signing_secret: str
+    app: AsyncApp,
+    host: str,
+    port: int,
+    signing_secret: str,
+    extra: Iterable[Callable[[web.Application], None]] = (),
 ) -> tuple[web.AppRunner, int]:
-    """Serve `app` on host:port (0: any free port); returns the runner and the bound port."""
-    runner = web.AppRunner(web_app(app, signing_secret), access_log=None, shutdown_timeout=5.0)
+    """Serve `app` on host:port (0: any free port), with the routes `extra` adds; returns
+    the runner and the bound port."""
+    server = web_app(app, signing_secret, extra)
+    runner = web.AppRunner(server, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -694,6 +694,8 @@ class FakeDiscord:
     ``nonce_window``: a message posted with ``enforce_nonce`` and the nonce of one the bot
     posted in the channel less than this many seconds ago returns that one instead (Discord
     says "a few minutes"); nonces are not kept beyond that, nor returned when reading.
+    ``application_flags``: the application's ``flags`` (GET /applications/@me and READY), e.g.
+    ``1 << 18`` when the Message Content intent is switched on; settable later too.
     """
 
     def __init__(
@@ -708,6 +710,7 @@ class FakeDiscord:
         interaction_deadline: float | None = 3.0,
         token_ttl: float = 15 * 60,
         nonce_window: float = 120.0,
+        application_flags: int = 0,
     ) -> None:
         self.application_id = application_id
         self.bot_user: JSON = {
@@ -722,6 +725,7 @@ class FakeDiscord:
         self.interaction_deadline = interaction_deadline
         self.token_ttl = token_ttl
         self.nonce_window = nonce_window
+        self.application_flags = application_flags
 
         self._lock = threading.RLock()
         self._waiters = _Waiters(self._lock)
@@ -994,6 +998,18 @@ class FakeDiscord:
                 soundboard_sounds=[],
             )
             return guild
+
+    def set_bot_permissions(self, guild_id: int, permissions: int | str) -> None:
+        """Give the bot exactly these server-wide permissions: its managed role gets them and
+        @everyone keeps only those among them. Set it before the client connects (roles are
+        sent in GUILD_CREATE)."""
+        value = int(permissions)
+        with self._lock:
+            for role in self._guilds[guild_id]["guild"]["roles"]:
+                if role.get("managed") and role.get("tags", {}).get("bot_id"):
+                    role["permissions"] = str(value)
+                elif role["id"] == str(guild_id):
+                    role["permissions"] = str(int(role["permissions"]) & value)
 
     def add_user(self, user: JSON | int) -> JSON:
         """Register a user (for GET /users/{id} and DM creation); returns the user object."""
@@ -1437,7 +1453,7 @@ class FakeDiscord:
             "session_type": "normal",
             "resume_gateway_url": str(self.resume_gateway_url),
             "shard": d.get("shard") or [0, 1],
-            "application": {"id": str(self.application_id), "flags": 0},
+            "application": {"id": str(self.application_id), "flags": self.application_flags},
             "private_channels": [],
             "relationships": [],
             "presences": [],
@@ -1607,6 +1623,7 @@ class FakeDiscord:
         wh = rf"/webhooks/{app}/{tok}"
         table: list[tuple[str, str, _Handler]] = [
             ("GET", r"/users/@me", lambda _m, _r: copy.deepcopy(self.bot_user)),
+            ("GET", r"/users/@me/guilds", self._my_guilds),
             ("GET", r"/users/(?P<uid>\d+)", self._get_user),
             ("POST", r"/users/@me/channels", self._create_dm),
             ("GET", r"/oauth2/applications/@me", self._app_info),
@@ -1683,7 +1700,7 @@ class FakeDiscord:
             "owner": make_user(DEFAULT_USER_ID, "owner"),
             "team": None,
             "verify_key": hashlib.sha256(str(self.application_id).encode()).hexdigest(),
-            "flags": 0,
+            "flags": self.application_flags,
             "summary": "",
             "tags": [],
             "redirect_uris": [],
@@ -1801,6 +1818,39 @@ class FakeDiscord:
         if entry is None:
             raise _not_found("Guild", 10004)
         return entry
+
+    def _my_guilds(self, _match: re.Match[str], req: _Req) -> list[JSON]:
+        """The bot's guilds in id order, paged by ``after`` / ``before`` and ``limit`` (200),
+        each with the bot's server-wide ``permissions``, as Discord lists them."""
+        after, before = int(req.query.get("after") or 0), int(req.query.get("before") or 0)
+        limit = int(req.query.get("limit") or 200)
+        if not 1 <= limit <= 200:
+            raise _invalid("limit: must be 1 to 200")
+        ids = [g for g in sorted(self._guilds) if g > after and (not before or g < before)]
+        return [self._partial_guild(g) for g in ids[:limit]]
+
+    def _partial_guild(self, guild_id: int) -> JSON:
+        guild = self._guilds[guild_id]["guild"]
+        return {
+            "id": guild["id"],
+            "name": guild["name"],
+            "icon": None,
+            "banner": None,
+            "owner": guild["owner_id"] == str(self.application_id),
+            "permissions": str(self._bot_permissions(guild_id)),
+            "features": list(guild["features"]),
+        }
+
+    def _bot_permissions(self, guild_id: int) -> int:
+        """@everyone's permissions and those of each of the bot's roles, together."""
+        entry = self._guilds[guild_id]
+        bot = next(m for m in entry["members"] if m["user"]["id"] == str(self.application_id))
+        mine = {str(guild_id), *bot["roles"]}
+        value = 0
+        for role in entry["guild"]["roles"]:
+            if role["id"] in mine:
+                value |= int(role["permissions"])
+        return value
 
     def _get_guild(self, match: re.Match[str], _req: _Req) -> JSON:
         entry = self._guild(match)

@@ -30,6 +30,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from adapters.slack.surface import bot_scopes
+
 JsonDict = dict[str, Any]
 T = TypeVar("T")
 
@@ -128,6 +130,7 @@ class FakeSlack:
         self._post_interval: float | None = None
         self._last_post: dict[str, float] = {}
         self._overrides: dict[str, Responder] = {}
+        self._scopes: list[str] = bot_scopes()
         self._users: dict[str, JsonDict] = {}
         self._messages: dict[str, list[JsonDict]] = {}
         self._last_ts = _FIRST_TS_MICROS - _TS_STEP_MICROS
@@ -327,6 +330,11 @@ class FakeSlack:
         with self._cond:
             self._failures.setdefault(method, deque()).extend([error] * times)
 
+    def stop_failing(self, method: str) -> None:
+        """Answer ``method`` normally again, whatever ``fail_next`` had queued."""
+        with self._cond:
+            self._failures.pop(method, None)
+
     def delay(self, method: str, seconds: float) -> None:
         """Delay every answer to ``method`` (0 removes the delay). Calls are recorded on arrival."""
         with self._cond:
@@ -346,6 +354,12 @@ class FakeSlack:
                 self._overrides.pop(method, None)
             else:
                 self._overrides[method] = response
+
+    def set_scopes(self, scopes: Sequence[str]) -> None:
+        """The bot token's scopes, sent by auth.test in ``x-oauth-scopes`` (default: every
+        scope the manifest asks for)."""
+        with self._cond:
+            self._scopes = list(scopes)
 
     def set_user(
         self,
@@ -491,6 +505,8 @@ class FakeSlack:
             token = call.token or ""
             if token.startswith(("xoxb-", "xoxp-")):
                 return 200, _error("not_allowed_token_type"), {}
+        if method == "auth.test":
+            return 200, handler(call.params), {"x-oauth-scopes": ",".join(self._scopes)}
         return 200, handler(call.params), {}
 
     def _auth_test(self, params: dict[str, Any]) -> JsonDict:

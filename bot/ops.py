@@ -1,0 +1,119 @@
+"""The operator's HTTP endpoints: /healthz (the process is up), /readyz (it can do its work:
+database reachable and migrated, every adapter connected) and /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.core import Core
+from bot.metrics import CONTENT_TYPE
+from storage.db import make_engine, unreachable
+from storage.migrate import current_revision, head_revision
+
+log = logging.getLogger(__name__)
+
+HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+METRICS_PATH = "/metrics"
+# A probe answers within this, whatever the database does: an orchestrator's probe times out
+# after a few seconds, and a hung database is as good as an unreachable one.
+PROBE_SECONDS = 3.0
+
+
+class Connected(Protocol):
+    async def connected(self) -> bool:
+        """Whether the adapter is connected to its platform (or serving its requests)."""
+        ...
+
+
+class Ops:
+    """Health, readiness and metrics of one core and the adapters it serves."""
+
+    def __init__(self, core: Core, adapters: list[str]) -> None:
+        self.core = core
+        self.expected = list(adapters)
+        self.adapters: dict[str, Connected] = {}
+        self.stopping = False
+        self.where: str | None = None  # host:port of a listener of its own
+        # Its own read-only engine: a probe never waits for (or takes) SQLite's write lock.
+        self._engine = make_engine(core.settings.database_url, read_only=True, probe=True)
+        self._head = head_revision()
+
+    def serving(self, name: str, adapter: Connected) -> None:
+        self.adapters[name] = adapter
+
+    def add_routes(self, server: web.Application) -> None:
+        server.router.add_get(HEALTH_PATH, self._health)
+        server.router.add_get(READY_PATH, self._ready)
+        server.router.add_get(METRICS_PATH, self._metrics)
+
+    async def start(self, host: str, port: int) -> tuple[web.AppRunner, int]:
+        """Listen on host:port (0: any free port); returns the runner and the bound port."""
+        server = web.Application()
+        self.add_routes(server)
+        runner = web.AppRunner(server, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        bound = int(runner.addresses[0][1]) if runner.addresses else port
+        self.where = f"{host}:{bound}"
+        return runner, bound
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    async def readiness(self) -> list[tuple[str, str | None]]:
+        """Each check with its problem (None: fine)."""
+        checks: list[tuple[str, str | None]] = []
+        try:
+            database, migrations = await asyncio.wait_for(
+                asyncio.to_thread(self._database), PROBE_SECONDS
+            )
+        except TimeoutError:
+            database, migrations = f"no answer within {PROBE_SECONDS:g} s", "unknown"
+        checks += [("database", database), ("migrations", migrations)]
+        for name in self.expected:
+            adapter = self.adapters.get(name)
+            if self.stopping:
+                problem: str | None = "stopping"
+            elif adapter is None:
+                problem = "starting"
+            else:
+                try:
+                    ok = await asyncio.wait_for(adapter.connected(), PROBE_SECONDS)
+                except Exception as err:  # a probe reports, it does not fail
+                    log.info("readiness of %s: %r", name, err)
+                    ok = False
+                problem = None if ok else "not connected"
+            checks.append((name, problem))
+        return checks
+
+    def _database(self) -> tuple[str | None, str | None]:
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            current = current_revision(self._engine)
+        except Exception as err:
+            return unreachable(self.core.settings.database_url, err), "unknown"
+        if current != self._head:
+            return None, f"at {current or 'none'}, head is {self._head} (coopbot db upgrade)"
+        return None, None
+
+    async def _health(self, _: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def _ready(self, _: web.Request) -> web.Response:
+        checks = await self.readiness()
+        ready = all(problem is None for _, problem in checks)
+        lines = [("ready" if ready else "not ready")]
+        lines += [f"{name}: {problem or 'ok'}" for name, problem in checks]
+        return web.Response(status=200 if ready else 503, text="\n".join(lines) + "\n")
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        # Collecting reads the outbox's backlog from the database: off the event loop.
+        body = await asyncio.to_thread(self.core.metrics.exposition)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
