@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,20 @@ def _reset_postgres(url: str) -> None:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """A test that runs `coopbot run` in this process sets logging up for the bot (a handler
+    on that test's captured stderr); later tests must not log into the closed stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    loggers = {n: logging.getLogger(n).level for n in ("alembic", "apscheduler", "bot.events")}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, was in loggers.items():
+        logging.getLogger(name).setLevel(was)
 
 
 @pytest.fixture

@@ -170,14 +170,25 @@ def test_https_public_url_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("command", [["run"], ["db", "upgrade"], ["export"]])
 def test_an_unreachable_database_is_one_line_without_its_password(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+    tmp_path: Path, command: list[str]
 ) -> None:
-    from bot.cli import main
+    import os
+    import subprocess
+    import sys
 
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("COOPBOT_DATABASE")}
     # Port 1: nothing listens there, so the connection is refused at once.
-    monkeypatch.setenv("COOPBOT_DATABASE_URL", "postgresql://coop:hunter2@127.0.0.1:1/coop")
-    assert main(command) == 2
-    err = capsys.readouterr().err
+    environ["COOPBOT_DATABASE_URL"] = "postgresql://coop:hunter2@127.0.0.1:1/coop"
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.cli", *command],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    err = run.stderr
     assert err.count("\n") == 1, err
     assert err.startswith("coopbot: database postgresql://coop:***@127.0.0.1:1/coop: cannot be")
     assert "hunter2" not in err and "Connection refused" in err

@@ -53,8 +53,8 @@ class GatedChat(RecordingChat):
         self._sent()
         return sent
 
-    async def reply_private(self, *args: Any) -> None:
-        await super().reply_private(*args)
+    async def reply_private(self, *args: Any, **kw: Any) -> None:
+        await super().reply_private(*args, **kw)
         self._sent()
 
     async def until(self, done: Callable[[], bool]) -> None:
