@@ -7,13 +7,53 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
 
 from storage.db import make_engine
 from tests.harness import TestBot
 
-POSTGRES_URL = os.environ.get("COOPBOT_TEST_POSTGRES_URL")
+
+def _worker_database(url: str | None) -> str | None:
+    """With pytest-xdist, each worker gets a PostgreSQL database of its own next to the one
+    given (`<name>_gw0`, ...), made afresh: tests reset their schema, and two workers resetting
+    one schema would wipe each other's tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    server = make_url(url)
+    name = f"{server.database}_{worker}"
+    with psycopg.connect(_libpq(server), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def _libpq(server: URL) -> str:
+    parts = {
+        "host": server.host,
+        "port": server.port,
+        "user": server.username,
+        "password": server.password,
+        "dbname": server.database,
+    }
+    return " ".join(f"{k}={v}" for k, v in parts.items() if v is not None)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if POSTGRES_URL and POSTGRES_URL != _GIVEN:
+        server = make_url(POSTGRES_URL)
+        with psycopg.connect(_libpq(make_url(_GIVEN or "")), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{server.database}" WITH (FORCE)')
+
+
+_GIVEN = os.environ.get("COOPBOT_TEST_POSTGRES_URL")
+POSTGRES_URL = _worker_database(_GIVEN)
+if POSTGRES_URL:
+    # Processes the tests start read it from the environment too.
+    os.environ["COOPBOT_TEST_POSTGRES_URL"] = POSTGRES_URL
 # Bots in tests (and the processes they start) serve /healthz, /readyz and /metrics on a free
 # port each, never the default 9464 another run on this machine may hold.
 os.environ.setdefault("COOPBOT_OPS__LISTEN", "127.0.0.1:0")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import subprocess
 import sys
 import time
@@ -39,13 +40,17 @@ def test_a_hundred_reactions_in_a_second_give_a_handful_of_edits(tmp_path: Path)
                 await asyncio.gather(
                     *(rig.send.react(f"U{i:03d}", "raised_hand", "C1", card) for i in range(100))
                 )
-                assert time.monotonic() - began < 1.0
                 await rig.idle()
+                spread.append(time.monotonic() - began)
                 assert len(rig.statuses(1)) == 100
 
+        spread: list[float] = []
         asyncio.run(scenario())
         edits = succeeded(slack.calls_to("chat.update"))
-        assert 1 <= len(edits) <= 4, len(edits)
+        # At most one edit a second while the reactions came and were applied (a second or two
+        # here; longer on a busy machine, which must not give more edits than that), and one
+        # after: a hundred changes, a handful of edits.
+        assert 1 <= len(edits) <= math.floor(spread[0] / 0.95) + 1, (len(edits), spread)
         last = edits[-1].json_field("blocks")[1]["text"]["text"]
         assert last.startswith("100 in")
         assert [b.time - a.time >= 0.95 for a, b in pairwise(edits)] == [True] * (len(edits) - 1)
