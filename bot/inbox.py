@@ -192,19 +192,22 @@ class Inbox:
         self.metrics.event(self.metrics.applied, event)
         community = event.actor.community
         self.metrics.apply_seconds.labels(community.platform).observe(seconds)
+        if not events_log.isEnabledFor(logging.INFO):
+            return
         # One line per event: what an operator searches by (its key, where, what, how long);
         # never what anyone typed.
+        what, action = kind(event), verb(event)
         events_log.info(
             "applied %s %s (%s, %.0f ms)",
-            kind(event),
+            what,
             entry.key,
-            verb(event),
+            action,
             seconds * 1000,
             extra={
                 "event": entry.key,
-                "kind": kind(event),
+                "kind": what,
                 "community": f"{community.platform}:{community.id}",
-                "action": verb(event),
+                "action": action,
                 "latency_ms": round(seconds * 1000, 1),
             },
         )
