@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import cached_property
 from typing import Protocol
 
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from bot.core import Core
 from bot.metrics import CONTENT_TYPE
@@ -40,9 +41,6 @@ class Ops:
         self.adapters: dict[str, Connected] = {}
         self.stopping = False
         self.where: str | None = None  # host:port of a listener of its own
-        # Its own read-only engine: a probe never waits for (or takes) SQLite's write lock.
-        self._engine = make_engine(core.settings.database_url, read_only=True, probe=True)
-        self._head = head_revision()
 
     def serving(self, name: str, adapter: Connected) -> None:
         self.adapters[name] = adapter
@@ -63,8 +61,19 @@ class Ops:
         self.where = f"{host}:{bound}"
         return runner, bound
 
+    @cached_property
+    def _engine(self) -> Engine:
+        # Its own read-only engine, made at the first probe (a console that serves none never
+        # makes it): a probe never waits for, or takes, SQLite's write lock.
+        return make_engine(self.core.settings.database_url, read_only=True, probe=True)
+
+    @cached_property
+    def _head(self) -> str:
+        return head_revision()
+
     def close(self) -> None:
-        self._engine.dispose()
+        if "_engine" in self.__dict__:
+            self._engine.dispose()
 
     async def readiness(self) -> list[tuple[str, str | None]]:
         """Each check with its problem (None: fine)."""

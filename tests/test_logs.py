@@ -81,25 +81,15 @@ def test_a_failed_statement_does_not_carry_its_values(tmp_path: Path) -> None:
 
 
 def _run_console(tmp_path: Path, log_format: str) -> list[str]:
-    import os
-    import subprocess
-    import sys
+    from tests.test_console import coopbot
 
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_"))}
-    environ |= {
-        "COOPBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'coop.db'}",
-        "COOPBOT_LOG_FORMAT": log_format,
-        "COOPBOT_LOG_LEVEL": "INFO",
-    }
     script = f"alice: /coop task {SECRET} need:2\nbob: /coop join #1\nbob: /coop nonsense\n"
-    run = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run"],
-        input=script,
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=tmp_path,
-        timeout=120,
+    run = coopbot(
+        ["run"],
+        tmp_path / "coop.db",
+        script,
+        COOPBOT_LOG_FORMAT=log_format,
+        COOPBOT_LOG_LEVEL="INFO",
     )
     assert run.returncode == 0, run.stderr
     assert SECRET not in run.stderr
