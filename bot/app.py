@@ -16,7 +16,14 @@ from bot.cards import Card, Cause, PrivateReply, card_for
 from bot.clock import Clock
 from bot.emoji_names import canonical
 from bot.errors import CoopError, StoreUnavailable
-from bot.events import CommandInvoked, DriveRequested, Event, Inbound, ReactionAdded
+from bot.events import (
+    CommandInvoked,
+    DriveRequested,
+    EditRequested,
+    Event,
+    Inbound,
+    ReactionAdded,
+)
 from bot.inputs import printable
 from bot.outbox import deliveries
 from bot.ports import ChatPort, MessageText, UnitOfWork, UnitOfWorkFactory
@@ -449,6 +456,6 @@ def take_group(
 
 def channel_of(event: Event) -> ChannelRef:
     """Where to answer: the command's channel, else the channel of the message acted on."""
-    if isinstance(event, CommandInvoked):
+    if isinstance(event, CommandInvoked | EditRequested):
         return event.channel
     return event.message.channel

@@ -72,6 +72,26 @@ class DriveView:
 
 
 @dataclass(frozen=True)
+class RoleView:
+    """One role on a task's card: its progress, its people and the emoji that joins it."""
+
+    name: str
+    need: int | None
+    emoji: str = ""
+    committed: tuple[Person, ...] = ()
+    done: tuple[Person, ...] = ()
+    waitlist: tuple[Person, ...] = ()
+
+    @property
+    def in_count(self) -> int:
+        return len(self.committed) + len(self.done)
+
+    @property
+    def progress(self) -> str:
+        return progress(self.in_count, self.need)
+
+
+@dataclass(frozen=True)
 class Card:
     """Everything a platform needs to draw an action's card."""
 
@@ -90,6 +110,16 @@ class Card:
     # Open and past its due time (set when the due time came, so every platform agrees).
     overdue: bool = False
     drive: DriveView | None = None  # set on pledge drives
+    # Shaped tasks. With roles, the Join button asks which one (a select, role buttons, or
+    # `role:`), each press coming back as ButtonPressed("join", number, choice=role name).
+    roles: tuple[RoleView, ...] = ()
+    maybe: tuple[Person, ...] = ()  # counted apart: never a place
+    closes_at: datetime | None = None  # when sign-up closes (joining is refused after)
+    signup_closed: bool = False  # past closes_at: the card says so and Join is gone
+    repeats: str = ""  # a recurring task's rule in words, "every Saturday at 10:00"
+    # Its creator or an admin may change it: platforms add an Edit control (a menu item or
+    # button opening a form that comes back as EditRequested); the core checks who may.
+    editable: bool = False
 
     @property
     def in_count(self) -> int:

@@ -65,6 +65,8 @@ class ButtonPressed:
     button: str
     number: int
     event_id: str | None = None
+    # What was picked, for a button that asks (a task's role, from a select or role button).
+    choice: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,22 @@ class DriveRequested:
     event_id: str | None = None
 
 
+@dataclass(frozen=True)
+class EditRequested:
+    """Someone filled in the form that edits task `number` (Slack's Edit menu, Discord's Edit
+    button). Fields are as typed: None leaves a thing as it is, "" clears it (no need, no due
+    time, no cut-off); the core checks them like `/coop edit`'s options."""
+
+    actor: MemberRef
+    channel: ChannelRef
+    number: int
+    title: str | None = None
+    need: str | None = None
+    due: str | None = None
+    closes: str | None = None
+    event_id: str | None = None
+
+
 Event = (
     CommandInvoked
     | ReactionAdded
@@ -111,6 +129,7 @@ Event = (
     | MessageTracked
     | TitleGiven
     | DriveRequested
+    | EditRequested
 )
 
 

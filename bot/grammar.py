@@ -15,6 +15,8 @@ MAX_NEED = 1000
 MAX_AMOUNT = 1_000_000
 MAX_UNIT = 40
 MAX_ID = 999_999_999  # action, reminder and occurrence numbers: nine digits
+MAX_ROLES = 10
+MAX_ROLE_NAME = 40
 
 
 class ParamKind(StrEnum):
@@ -76,6 +78,7 @@ _LIMITS = {
 }
 
 _ID = Param("id", ParamKind.ACTION_ID, "The action number, like #3")
+_FOR = Param("for", ParamKind.TEXT, "Admins: someone else, e.g. for:@ana (they are told)", False)
 
 GRAMMAR: tuple[Subcommand, ...] = (
     Subcommand(
@@ -91,6 +94,21 @@ GRAMMAR: tuple[Subcommand, ...] = (
                 'When to remind who is in, before it is due: "2h,15m", or none',
                 False,
             ),
+            Param(
+                "roles",
+                ParamKind.TEXT,
+                'Kinds of helper, each with its own count: "driver:2, cook:4, setup"',
+                False,
+                max_length=300,
+            ),
+            Param("closes", ParamKind.WHEN, 'When sign-up closes, e.g. "friday 6pm"', False),
+            Param(
+                "every",
+                ParamKind.TEXT,
+                'Repeat it: "saturday 10am", day, weekday, week or month (with due:)',
+                False,
+            ),
+            Param("carry", ParamKind.TEXT, "With every:, yes keeps who is in on the next", False),
         ),
         '/coop task "Clean the park" need:4 due:"saturday 10am"',
     ),
@@ -139,13 +157,55 @@ GRAMMAR: tuple[Subcommand, ...] = (
                 "On a drive: only if 3 others are in (if:3), or ana is (if:@ana)",
                 False,
             ),
+            Param("role", ParamKind.TEXT, "On a task with roles: which, e.g. role:cook", False),
+            _FOR,
         ),
         "/coop join #3",
     ),
-    Subcommand("leave", "Withdraw from an action", _ID, example="/coop leave #3"),
+    Subcommand(
+        "maybe",
+        "Say you might come: shown apart, never takes a place",
+        _ID,
+        example="/coop maybe #3",
+    ),
+    Subcommand("leave", "Withdraw from an action", _ID, (_FOR,), "/coop leave #3"),
     Subcommand("done", "Mark your part of an action done", _ID, example="/coop done #3"),
     Subcommand("close", "Complete an action (creator or admin)", _ID, example="/coop close #3"),
     Subcommand("cancel", "Cancel an action (creator or admin)", _ID, example="/coop cancel #3"),
+    Subcommand(
+        "edit",
+        "Change a task's title, need, due time or cut-off (creator or admin)",
+        _ID,
+        (
+            Param("title", ParamKind.TEXT, "The new title", False, max_length=MAX_TITLE),
+            Param("need", ParamKind.TEXT, "How many people, or none for no limit", False),
+            Param("due", ParamKind.WHEN, "The new due time, or none", False),
+            Param("closes", ParamKind.WHEN, "When sign-up closes, or none", False),
+        ),
+        '/coop edit #3 need:6 due:"sunday 11am"',
+    ),
+    Subcommand(
+        "handoff",
+        "Offer your place to someone; they accept or decline",
+        Param(
+            "offer",
+            ParamKind.TEXT,
+            "The action and who: #3 @ana (or #3 accept, #3 decline)",
+        ),
+        example="/coop handoff #3 @ana",
+    ),
+    Subcommand(
+        "stop",
+        "End a recurring task's series (creator or admin)",
+        _ID,
+        example="/coop stop #3",
+    ),
+    Subcommand(
+        "calendar",
+        "Your private calendar link; “channel” for this channel's, “reset” for a new link",
+        Param("which", ParamKind.TEXT, "channel, reset or channel reset", required=False),
+        example="/coop calendar",
+    ),
     Subcommand("list", "Open actions in this channel", example="/coop list"),
     Subcommand("mine", "Your open commitments", example="/coop mine"),
     Subcommand("show", "Show one action", _ID, example="/coop show #3"),

@@ -28,6 +28,7 @@ class CommitmentStatus(StrEnum):
     WAITLISTED = "waitlisted"
     WITHDRAWN = "withdrawn"
     DONE = "done"
+    MAYBE = "maybe"  # shown and counted apart; never holds a place
 
 
 class Via(StrEnum):
@@ -77,6 +78,49 @@ class Commitment:
     if_others: int = 0
     if_needs: tuple[int, ...] = ()
     checkin: str | None = None  # a tipped drive's "did you do it?": "did" or "didnt"
+    role: str | None = None  # the role's name, on a task with roles
+    # Promoted close to the due time: the place stays theirs only if they confirm by then.
+    confirm_by: datetime | None = None
+
+
+@dataclass
+class Role:
+    """One role of a task with roles (`driver:2`): its own count and waitlist; `need` None
+    takes anyone. Counted like the task itself (see Action)."""
+
+    name: str
+    position: int
+    need: int | None = None
+    emoji: str = ""  # canonical emoji; reacting with it joins this role
+    in_count: int = 0
+    waiting_count: int = 0
+    id: int | None = None
+
+    @property
+    def is_full(self) -> bool:
+        return self.need is not None and self.in_count >= self.need
+
+
+class SeriesState(StrEnum):
+    ACTIVE = "active"
+    STOPPED = "stopped"
+
+
+@dataclass
+class Series:
+    """A recurring task (`every:"saturday 10am"`): each occurrence is its own action, opened
+    when the one before is due; `rule` is a bot.recurrence rule, read in `tz` (the creator's)."""
+
+    community_id: int
+    channel_id: str
+    creator: Member
+    rule: str
+    tz: str
+    created_at: datetime
+    carry: bool = False  # the regulars stay committed to the next occurrence
+    state: SeriesState = SeriesState.ACTIVE
+    stopped_at: datetime | None = None
+    id: int | None = None
 
 
 @dataclass
@@ -122,6 +166,10 @@ class Action:
     # Set when the due time passed while it was open (its card says so).
     overdue: bool = False
     drive: Drive | None = None  # set on pledge drives
+    closes_at: datetime | None = None  # sign-up closes: joining is refused after it
+    maybe_count: int = 0
+    roles: list[Role] = field(default_factory=list)  # loaded with the action, in order
+    series: Series | None = None  # set on an occurrence of a recurring task
     # Filled by the store on request (card drawing, show, cancel), not on every load.
     commitments: list[Commitment] = field(default_factory=list)
     id: int | None = None
@@ -198,6 +246,11 @@ class ScheduleKind(StrEnum):
     DEADLINE = "deadline"  # a pledge drive's deadline: it fails if it has not tipped
     PROJECTION = "projection"  # half-way through a drive: its creator told if it will miss
     DRIVE_CHECKIN = "drive_checkin"  # after a tipped drive: "did you do it?" to its group
+    CONFIRM = "confirm"  # a promoted person's time to confirm runs out: the place passes on
+    HANDOFF = "handoff"  # a place offered to a named person (`to_member`): the offer lapses
+    MAYBE = "maybe"  # shortly before due, places still open: the maybes asked once
+    CLOSES = "closes"  # sign-up closes: the card says so
+    SERIES = "series"  # an occurrence of a recurring task is due: the next one opens
 
 
 class ScheduleState(StrEnum):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import drives, grammar, inputs, reminders
+from bot import calendar, drives, grammar, handoff, inputs, reminders, series, shaping, signup
 from bot.cards import (
     AskForTitle,
     DirectMessage,
@@ -22,6 +22,7 @@ from bot.events import (
     ButtonPressed,
     CommandInvoked,
     DriveRequested,
+    EditRequested,
     Event,
     MessageTracked,
     ReactionAdded,
@@ -55,7 +56,9 @@ def create_task(
     due: str | None,
     ready: Prepared | None = None,
     remind: str | None = None,
+    shape: dict[str, str] | None = None,
 ) -> list[Effect]:
+    shape = shape or {}
     offsets = reminders.parse_offsets(remind) if remind is not None else None
     if offsets is not None and not due:
         raise CoopError('remind: needs a due time, like due:"friday 5pm" remind:"2h".')
@@ -80,9 +83,12 @@ def create_task(
             created_at=turn.now,
             need=need,
             due_at=due_at,
+            closes_at=signup.closes(turn, ready.closes_at if ready else None, due_at),
         )
     )
     turn.audit("task.created", action, title)
+    shaping.set_roles(turn, action, shape.get("roles"))
+    series.start(turn, action, shape.get("every"), shape.get("carry"))
     reminders.schedule_task(turn, action, offsets)
     assert action.id is not None
     return [PostCard(action.id, turn.channel)]
@@ -186,12 +192,7 @@ def leave(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
     effects = refresh_card(turn, action)
     if promoted is not None:
         turn.audit("commitment.promoted", action, actor=promoted.member, via=Via.SYSTEM)
-        effects.append(
-            DirectMessage(
-                turn.member_ref(promoted.member),
-                f"Good news: a spot opened on {label(action)} and you're in now.",
-            )
-        )
+        effects += handoff.promoted(turn, action, promoted)
     if turn.via is Via.COMMAND:
         effects.append(turn.reply(f"You've left {label(action)}."))
     return effects
@@ -338,6 +339,7 @@ def run_command(turn: Turn, text: str, ready: Prepared | None = None) -> list[Ef
             options.get("due"),
             ready,
             options.get("remind"),
+            options,
         )
     reading = reminders.Reading(
         ready.due_at if ready else None,
@@ -373,6 +375,13 @@ def run_command(turn: Turn, text: str, ready: Prepared | None = None) -> list[Ef
             options.get("if"),
             ready.person if ready is not None else None,
         )
+    if cmd.name == "edit":
+        assert isinstance(arg, int)
+        return shaping.edit(turn, turn.action(arg), options, ready)
+    if cmd.name == "handoff":
+        return handoff.offer(turn, str(arg))
+    if cmd.name == "calendar":
+        return calendar.calendar(turn, str(arg) if arg else None)
     if cmd.name == "remind":
         every, on = options.get("every"), options.get("on")
         return reminders.remind(turn, str(arg), options.get("when"), every, on, reading)
@@ -402,6 +411,8 @@ def run_command(turn: Turn, text: str, ready: Prepared | None = None) -> list[Ef
         "close": lambda t, a: finish(t, a, ActionState.CLOSED),
         "cancel": lambda t, a: finish(t, a, ActionState.CANCELLED),
         "show": show,
+        "maybe": signup.maybe,
+        "stop": series.stop,
     }
     assert isinstance(arg, int)
     return by_id[cmd.name](turn, turn.action(arg))
@@ -451,11 +462,14 @@ def on_button(turn: Turn, event: ButtonPressed) -> list[Effect]:
         return reminders.checkin_not_done(turn, turn.action(event.number))
     if event.button in ("pledge_did", "pledge_didnt"):
         return drives.checked_in(turn, turn.action(event.number), event.button == "pledge_did")
+    if event.button in ("confirm", "confirm_no", "handoff_yes", "handoff_no"):
+        return handoff.answer(turn, turn.action(event.number), event.button)
     action = turn.action(event.number)
     handlers: dict[str, Callable[[Turn, Action], list[Effect]]] = {
         "join": join,
         "leave": leave,
         "done": mark_done,
+        "maybe": signup.maybe,
     }
     handler = handlers.get(event.button)
     if handler is None:
@@ -466,7 +480,7 @@ def on_button(turn: Turn, event: ButtonPressed) -> list[Effect]:
 def via_of(event: Event) -> Via:
     if isinstance(event, CommandInvoked):
         return Via.COMMAND
-    if isinstance(event, ButtonPressed | TitleGiven):
+    if isinstance(event, ButtonPressed | TitleGiven | EditRequested):
         return Via.BUTTON
     if isinstance(event, MessageTracked | DriveRequested):
         return Via.SHORTCUT
@@ -486,10 +500,15 @@ class Prepared:
     person: MemberRef | None = None  # whom a reminder is for, as the platform knows them
     channel: ChannelRef | None = None  # or where
     task_due_at: datetime | None = None  # a pledge drive's due: (its deadline is `due_at`)
+    closes_at: datetime | None = None  # a task's closes: (sign-up cut-off), as read
 
+
+# Said for an option that takes a time, `none` clears it (`/coop edit #3 due:none`).
+NONE_WORDS = frozenset({"none", "no", "off", "-"})
 
 _TIMES = {
     "task": "due",
+    "edit": "due",
     "remind": "when",
     "digest": "at",
     "pledge": "deadline",
@@ -549,6 +568,15 @@ def prepare(
     cmd = grammar.parse(event.text)
     option = _TIMES.get(cmd.name)
     when = cmd.options.get(option) if option else None
+    if when is not None and str(when).strip().lower() in NONE_WORDS:
+        when = None
+    closes = cmd.options.get("closes") if cmd.name in ("task", "edit") else None
+    if closes is not None and str(closes).strip().lower() in NONE_WORDS:
+        closes = None
+    if closes and not when:
+        tz = stored_tz(event.actor.id) or known(event.actor.tz) or prefs.default_tz
+        at = parse_when(str(closes), tz, now, prefs.horizon, prefs.languages)
+        return Prepared(cmd, person=person, due_tz=tz, closes_at=at)
     if cmd.name == "digest" and not when and reminders.digest_wanted(cmd.positional):
         when = reminders.DIGEST_AT
     if not when:
@@ -566,6 +594,9 @@ def prepare(
         task_due_at=parse_when(str(task_due), tz, now, prefs.horizon, prefs.languages)
         if task_due
         else None,
+        closes_at=parse_when(str(closes), tz, now, prefs.horizon, prefs.languages)
+        if closes
+        else None,
     )
 
 
@@ -582,6 +613,8 @@ def apply(turn: Turn, event: Event, ready: Prepared) -> list[Effect]:
         return retitle(turn, event.message, event.title)
     if isinstance(event, DriveRequested):
         return drive_from_message(turn, event, ready)
+    if isinstance(event, EditRequested):
+        return shaping.edit_form(turn, event, ready)
     return on_reaction(turn, event, text)
 
 

@@ -113,14 +113,19 @@ class ActionRow(SQLModel, table=True):
     extended: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     tipped_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
     task_number: int | None = None
+    # Shaped tasks: joining is refused after `closes_at`; maybes are counted apart; an
+    # occurrence of a recurring task belongs to its series.
+    closes_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    maybe_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    series_id: int | None = Field(default=None, foreign_key="series.id", index=True)
 
 
 class CommitmentRow(SQLModel, table=True):
     __tablename__ = "commitment"
     __table_args__ = (
         UniqueConstraint("action_id", "member_id"),
-        # Who has waited longest, read straight off the index.
-        Index("ix_commitment_waiting", "action_id", "status", "seq"),
+        # Who has waited longest (for a role, or the whole task), read straight off the index.
+        Index("ix_commitment_waiting", "action_id", "role", "status", "seq"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -135,6 +140,58 @@ class CommitmentRow(SQLModel, table=True):
     if_others: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     if_needs: str = Field(default="", max_length=400, sa_column_kwargs={"server_default": ""})
     checkin: str | None = Field(default=None, max_length=8)
+    role: str | None = Field(default=None, max_length=40)  # on a task with roles
+    # Promoted close to the due time: the place is theirs only if they confirm by then.
+    confirm_by: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+
+
+class RoleRow(SQLModel, table=True):
+    """A role of a task (`driver:2`): its own count and waitlist, kept like the task's."""
+
+    __tablename__ = "action_role"
+    __table_args__ = (UniqueConstraint("action_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="action.id", index=True)
+    position: int
+    name: str = Field(max_length=40)
+    need: int | None = None
+    emoji: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    in_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    waiting_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class SeriesRow(SQLModel, table=True):
+    """A recurring task: each occurrence is its own action; the latest is the template."""
+
+    __tablename__ = "series"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id")
+    channel_id: str = Field(max_length=64)
+    creator_id: int = Field(foreign_key="member.id")
+    rule: str = Field(max_length=120)
+    tz: str = Field(max_length=64)
+    carry: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    state: str = Field(max_length=12)
+    created_at: datetime = Field(sa_column=_time())
+    stopped_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+
+
+class CalendarFeedRow(SQLModel, table=True):
+    """A private calendar URL: a person's commitments, or a channel's tasks. Only a hash of
+    the URL's token is kept; a reset revokes the row and makes a new one."""
+
+    __tablename__ = "calendar_feed"
+    __table_args__ = (Index("ix_calendar_feed_owner", "community_id", "member_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id")
+    member_id: int | None = Field(default=None, foreign_key="member.id")
+    channel_id: str | None = Field(default=None, max_length=64)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(sa_column=_time())
+    revoked_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
 
 
 class InboxRow(SQLModel, table=True):

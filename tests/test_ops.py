@@ -101,7 +101,7 @@ async def _each_readiness_failure_flips_readyz_and_names_itself(tmp_path: Path) 
             # Migrations behind head.
             command.stamp(alembic_config(core.engine), "0006")
             status, text = await get("/readyz")
-            assert status == 503 and "migrations: at 0006, head is 0007" in text, text
+            assert status == 503 and "migrations: at 0006, head is 0008" in text, text
             assert "database: ok" in text
             command.stamp(alembic_config(core.engine), "head")
             assert (await get("/readyz"))[0] == 200

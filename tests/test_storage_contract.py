@@ -43,7 +43,7 @@ def _join(uow: SqlUnitOfWork, action: Action, member: Member, via: Via = Via.COM
 def test_migrations_are_idempotent_and_reach_head(database_url: str) -> None:
     engine = _engine(database_url)
     upgrade(engine)
-    assert current_revision(engine) == "0007"
+    assert current_revision(engine) == "0008"
 
 
 def test_community_and_member_are_created_once_and_names_refresh(database_url: str) -> None:

@@ -25,6 +25,7 @@ from adapters.discord.refs import (
 )
 from adapters.discord.text import shorten
 from adapters.discord.views import COG_NAME, DriveForm, DriveModal, TitleModal
+from bot.app import channel_of
 from bot.core import Core
 from bot.drives import parse_sealed
 from bot.errors import CoopError
@@ -268,7 +269,7 @@ class CoopCog(commands.Cog, name=COG_NAME):
         the database at most `delivery.ack_wait_seconds`, well within Discord's 3 seconds. A
         card that could not be posted where it would go is refused here, with the reason."""
         inbound = Inbound(event, interaction_handle(interaction, thinking))
-        channel = event.channel if isinstance(event, CommandInvoked) else event.message.channel
+        channel = channel_of(event)
         refusal = self._cannot_post(channel) if posts else None
         if refusal is None:
             await self.core.inbox.receive(inbound)
