@@ -151,7 +151,7 @@ class Coop:
                     person = replace(person, name=printable(person.name))
                 job.ready = await self._threads.run(self._prepare, job.event, entry, text, person)
                 job.ready = replace(job.ready, channel=channel)
-            elif isinstance(job.event, DriveRequested):  # its deadline is read first
+            elif isinstance(job.event, DriveRequested | EditRequested):  # times read first
                 job.ready = await self._threads.run(self._prepare, job.event, entry, text, None)
             else:
                 job.ready = Prepared(text=text)  # nothing to parse: no thread hop

@@ -6,9 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot import pledges
+from bot import pledges, recurrence
 from bot.events import ReplyHandle
-from bot.model import Action, ActionKind, ActionState, Commitment, CommitmentStatus, Member
+from bot.model import (
+    Action,
+    ActionKind,
+    ActionState,
+    Commitment,
+    CommitmentStatus,
+    Member,
+    Series,
+    SeriesState,
+)
 from bot.refs import ChannelRef, MemberRef, MessageRef
 
 
@@ -114,6 +123,8 @@ class Card:
     # `role:`), each press coming back as ButtonPressed("join", number, choice=role name).
     roles: tuple[RoleView, ...] = ()
     maybe: tuple[Person, ...] = ()  # counted apart: never a place
+    # Of `committed`, those promoted close to the due time who have yet to confirm.
+    confirming: tuple[Person, ...] = ()
     closes_at: datetime | None = None  # when sign-up closes (joining is refused after)
     signup_closed: bool = False  # past closes_at: the card says so and Join is gone
     repeats: str = ""  # a recurring task's rule in words, "every Saturday at 10:00"
@@ -213,15 +224,11 @@ def card_for(action: Action, now: datetime | None = None) -> Card:
         return tuple(_person(c.member) for c in action.with_status(status))
 
     open_ = action.state is ActionState.OPEN
-    buttons = (
-        (
-            Button("join", "Join", action.number),
-            Button("leave", "Leave", action.number),
-            Button("done", "Done", action.number),
-        )
-        if open_
-        else ()
-    )
+    # Past its cut-off a task takes no one new: Join and Maybe go (leaving still works).
+    closed = open_ and signup_closed(action, now)
+    joining = (Button("join", "Join", action.number), Button("maybe", "Maybe", action.number))
+    staying = (Button("leave", "Leave", action.number), Button("done", "Done", action.number))
+    buttons = ((() if closed else joining) + staying) if open_ else ()
     return _card(
         action,
         need=action.need,
@@ -230,7 +237,50 @@ def card_for(action: Action, now: datetime | None = None) -> Card:
         waitlist=people(CommitmentStatus.WAITLISTED),
         buttons=buttons,
         overdue=open_ and action.overdue,
+        maybe=people(CommitmentStatus.MAYBE),
+        confirming=tuple(
+            _person(c.member)
+            for c in action.with_status(CommitmentStatus.COMMITTED)
+            if c.confirm_by is not None
+        ),
+        closes_at=action.closes_at,
+        signup_closed=closed,
+        roles=role_views(action),
+        editable=open_,  # a task (drives are not edited)
+        repeats=repeats(action.series),
     )
+
+
+def repeats(series: Series | None) -> str:
+    """A recurring task's rule in words, "every Saturday at 10:00 (Europe/Berlin)"; "" for
+    a task that doesn't repeat, or whose series was stopped."""
+    if series is None or series.state is not SeriesState.ACTIVE:
+        return ""
+    return f"{recurrence.describe(series.rule)} ({series.tz})"
+
+
+def role_views(action: Action) -> tuple[RoleView, ...]:
+    """Each role of `action`, in order, with its loaded people."""
+
+    def people(role: str, status: CommitmentStatus) -> tuple[Person, ...]:
+        return tuple(_person(c.member) for c in action.with_status(status) if c.role == role)
+
+    return tuple(
+        RoleView(
+            name=r.name,
+            need=r.need,
+            emoji=r.emoji,
+            committed=people(r.name, CommitmentStatus.COMMITTED),
+            done=people(r.name, CommitmentStatus.DONE),
+            waitlist=people(r.name, CommitmentStatus.WAITLISTED),
+        )
+        for r in action.roles
+    )
+
+
+def signup_closed(action: Action, now: datetime | None) -> bool:
+    """Whether `action`'s sign-up has closed by `now` (its `closes:` passed)."""
+    return action.closes_at is not None and now is not None and now >= action.closes_at
 
 
 def _card(action: Action, **rest: Any) -> Card:

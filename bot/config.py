@@ -201,6 +201,14 @@ class ReminderSettings(_Section):
     max_per_person: int = 25
     # How often to look for due reminders besides the alarm (another process may add some).
     sweep_seconds: float = 60.0
+    # This many hours before a task is due, while it still has open places, each "maybe" is
+    # asked once by DM whether they're in (0: never).
+    maybe_ask_hours: float = 12.0
+    # Someone moved off a waitlist into a place this many hours or less before the due time
+    # must confirm within confirm_within_hours, or the place passes to the next person
+    # (0: never ask). A /coop handoff offer lapses after confirm_within_hours too.
+    confirm_window_hours: float = 24.0
+    confirm_within_hours: float = 2.0
 
     @field_validator("task_reminders")
     @classmethod
@@ -213,14 +221,20 @@ class ReminderSettings(_Section):
             raise ValueError(err.message.removeprefix("remind: ")) from None
         return value
 
-    @field_validator("short_nudge_hours", "checkin_hours", "drive_checkin_days")
+    @field_validator(
+        "short_nudge_hours",
+        "checkin_hours",
+        "drive_checkin_days",
+        "maybe_ask_hours",
+        "confirm_window_hours",
+    )
     @classmethod
     def _hours(cls, value: float) -> float:
         if value < 0:
             raise ValueError("must be 0 (off) or a number of hours")
         return value
 
-    @field_validator("grace_hours", "sweep_seconds")
+    @field_validator("grace_hours", "sweep_seconds", "confirm_within_hours")
     @classmethod
     def _positive(cls, value: float) -> float:
         if value <= 0:
@@ -241,6 +255,22 @@ class OpsSettings(_Section):
     # "host:port"; "off"; or "auto": off for the console alone, else 127.0.0.1:9464 (in
     # Slack HTTP mode, the Slack server's own port serves them instead).
     listen: str = "auto"
+    # The address people's calendar apps reach this listener at (https://coop.example.org),
+    # for the links /coop calendar hands out; else http://<listen address>.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"{value!r} must be the http(s):// address calendar apps reach coopbot at, "
+                "such as https://coop.example.org"
+            )
+        return value.strip().rstrip("/")
 
     @field_validator("listen")
     @classmethod

@@ -25,7 +25,7 @@ OCCURRENCE_COLUMNS = (
 )  # fmt: skip
 CSV_COLUMNS = (
     "community", "id", "kind", "title", "channel", "creator", "state", "need", "due",
-    "created_at", "member", "status", "via", "at",
+    "created_at", "member", "status", "via", "at", "role", "closes", "confirm_by",
 )  # fmt: skip
 
 
@@ -46,6 +46,10 @@ def _commitment_record(c: Commitment, hidden: bool, drive: bool) -> dict[str, An
         "via": c.via.value,
         "at": iso(c.at),
     }
+    if c.role is not None:
+        record["role"] = c.role
+    if c.confirm_by is not None:  # promoted close to the due time, not confirmed yet
+        record["confirm_by"] = iso(c.confirm_by)
     if drive:
         record["amount"] = c.amount
         record["if_others"] = c.if_others
@@ -77,11 +81,27 @@ def action_record(row: ExportRow) -> dict[str, Any]:
         "created_at": iso(a.created_at),
         "commitments": [_commitment_record(c, hidden, d is not None) for c in commitments],
     }
+    if a.closes_at is not None:
+        record["closes"] = iso(a.closes_at)
+    if a.maybe_count:  # who: the commitments with status "maybe"
+        record["maybes"] = a.maybe_count
+    if a.roles:
+        record["roles"] = [
+            {"name": r.name, "need": r.need, "emoji": r.emoji, "in": r.in_count,
+             "waiting": r.waiting_count}
+            for r in a.roles
+        ]  # fmt: skip
     if d is not None:
         record["drive"] = {
             "goal": d.goal, "unit": d.unit, "sealed": d.sealed, "deadline": iso(a.due_at),
             "task_due": iso(d.task_due_at), "extended": d.extended,
             "tipped_at": iso(d.tipped_at), "task": d.task_number,
+        }  # fmt: skip
+    if a.series is not None:  # an occurrence of a recurring task; the rule as stored
+        s = a.series
+        record["series"] = {
+            "id": s.id, "rule": s.rule, "tz": s.tz, "carry": s.carry, "state": s.state.value,
+            "created_at": iso(s.created_at), "stopped_at": iso(s.stopped_at),
         }  # fmt: skip
     return record
 

@@ -105,7 +105,7 @@ GRAMMAR: tuple[Subcommand, ...] = (
             Param(
                 "every",
                 ParamKind.TEXT,
-                'Repeat it: "saturday 10am", day, weekday, week or month (with due:)',
+                'Repeat: "saturday 10am", "mon,thu 18:00", or day/week/month at due: (the first)',
                 False,
             ),
             Param("carry", ParamKind.TEXT, "With every:, yes keeps who is in on the next", False),
@@ -202,7 +202,7 @@ GRAMMAR: tuple[Subcommand, ...] = (
     ),
     Subcommand(
         "calendar",
-        "Your private calendar link; “channel” for this channel's, “reset” for a new link",
+        "Your private calendar link; “channel”: this channel's (anyone may); “reset”: a new link",
         Param("which", ParamKind.TEXT, "channel, reset or channel reset", required=False),
         example="/coop calendar",
     ),

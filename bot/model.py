@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.timeparse import known
@@ -120,6 +120,21 @@ class Series:
     carry: bool = False  # the regulars stay committed to the next occurrence
     state: SeriesState = SeriesState.ACTIVE
     stopped_at: datetime | None = None
+    # Reminders before each occurrence's due time, as remind: gave them (None: the defaults).
+    remind: tuple[timedelta, ...] | None = None
+    id: int | None = None
+
+
+@dataclass
+class CalendarFeed:
+    """A private calendar URL (only a hash of its token is kept): what `member` is committed
+    to, or, with `channel_id`, that channel's open tasks, shown in `member`'s zone."""
+
+    community_id: int
+    member: Member
+    created_at: datetime
+    channel_id: str | None = None
+    revoked_at: datetime | None = None
     id: int | None = None
 
 
@@ -182,25 +197,87 @@ class Action:
     def is_full(self) -> bool:
         return self.need is not None and self.in_count >= self.need
 
-    def _count(self, status: CommitmentStatus, delta: int) -> None:
+    def role(self, name: str | None) -> Role | None:
+        """The role called `name` (in any case), if it has one."""
+        wanted = (name or "").casefold()
+        return next((r for r in self.roles if r.name.casefold() == wanted), None)
+
+    def is_full_for(self, role: Role | None) -> bool:
+        """No place left where one joining `role` (None: a task without roles) would go."""
+        return role.is_full if role is not None else self.is_full
+
+    def _count(self, status: CommitmentStatus, delta: int, role: str | None = None) -> None:
+        """Count a commitment in `status` (in, waiting) in or out: the task's totals, and
+        those of its role `role` on a task with roles."""
+        held = self.role(role) if role is not None else None
         if status in (CommitmentStatus.COMMITTED, CommitmentStatus.DONE):
             self.in_count += delta
+            if held is not None:
+                held.in_count += delta
         elif status is CommitmentStatus.WAITLISTED:
             self.waiting_count += delta
+            if held is not None:
+                held.waiting_count += delta
+        elif status is CommitmentStatus.MAYBE:
+            self.maybe_count += delta
 
     def join(
-        self, member: Member, current: Commitment | None, via: Via, now: datetime
+        self,
+        member: Member,
+        current: Commitment | None,
+        via: Via,
+        now: datetime,
+        role: Role | None = None,
     ) -> Commitment | None:
         """Commit `member` (whose commitment so far is `current`), or waitlist them when
-        full; None when nothing changes."""
-        if current and current.status != CommitmentStatus.WITHDRAWN:
+        full (on a task with roles: in `role`, when it is full); None when nothing changes."""
+        if current and current.status not in (CommitmentStatus.WITHDRAWN, CommitmentStatus.MAYBE):
             return None
-        status = CommitmentStatus.WAITLISTED if self.is_full else CommitmentStatus.COMMITTED
+        full = self.is_full_for(role)
+        status = CommitmentStatus.WAITLISTED if full else CommitmentStatus.COMMITTED
         self.last_seq += 1
         if current is None:
             current = Commitment(member=member, status=status, via=via, seq=0, at=now)
+        else:
+            self._count(current.status, -1, current.role)  # a maybe who joins is a maybe no more
         current.status, current.via, current.at, current.seq = status, via, now, self.last_seq
-        self._count(status, +1)
+        current.role = role.name if role is not None else None
+        self._count(status, +1, current.role)
+        return current
+
+    def maybe(
+        self, member: Member, current: Commitment | None, via: Via, now: datetime
+    ) -> Commitment:
+        """Put `member` down as a maybe (`current`, if any, holds no place by now: see
+        `leave`); maybes are counted apart and never fill a place."""
+        self.last_seq += 1
+        if current is None:
+            current = Commitment(member, CommitmentStatus.MAYBE, via, self.last_seq, now)
+        else:
+            self._count(current.status, -1, current.role)
+            current.status, current.via, current.at = CommitmentStatus.MAYBE, via, now
+            current.seq, current.confirm_by, current.role = self.last_seq, None, None
+        self._count(CommitmentStatus.MAYBE, +1)
+        return current
+
+    def hand_over(
+        self, giver: Commitment, member: Member, current: Commitment | None, via: Via, now: datetime
+    ) -> Commitment:
+        """`member` (whose commitment so far is `current`: none, withdrawn, a maybe or
+        waitlisted) takes `giver`'s place, role and all, ahead of any waitlist; `giver` is
+        withdrawn. The count of those in does not change."""
+        self.last_seq += 1
+        if current is None:
+            current = Commitment(member, CommitmentStatus.COMMITTED, via, self.last_seq, now)
+        else:
+            self._count(current.status, -1, current.role)
+            current.status, current.via, current.at = CommitmentStatus.COMMITTED, via, now
+            current.seq = self.last_seq
+        current.role, current.confirm_by = giver.role, None
+        self._count(CommitmentStatus.COMMITTED, +1, current.role)
+        self._count(giver.status, -1, giver.role)
+        giver.status, giver.via, giver.at = CommitmentStatus.WITHDRAWN, via, now
+        giver.confirm_by = None
         return current
 
     def leave(
@@ -211,26 +288,41 @@ class Action:
         first_waiting: Callable[[], Commitment | None],
     ) -> Commitment | None:
         """Withdraw `current`; returns the person promoted from the waitlist, if any
-        (`first_waiting` finds who has waited longest, asked only when a place opens)."""
+        (`first_waiting` finds who has waited longest, asked only when a place opens; on a
+        task with roles, only in the role `current` held)."""
         if current.status == CommitmentStatus.WITHDRAWN:
             return None
-        self._count(current.status, -1)
+        self._count(current.status, -1, current.role)
         current.status, current.via, current.at = CommitmentStatus.WITHDRAWN, via, now
-        if not self.waiting_count or self.is_full:
+        current.confirm_by = None  # a place given up needs no confirming (see bot.handoff)
+        role = self.role(current.role) if current.role is not None else None
+        waiting = role.waiting_count if role is not None else self.waiting_count
+        if not waiting or self.is_full_for(role):
             return None
         promoted = first_waiting()
         if promoted is None:
             return None
-        self._count(promoted.status, -1)
-        promoted.status, promoted.at = CommitmentStatus.COMMITTED, now
-        self._count(promoted.status, +1)
+        self.promote(promoted, now)
         return promoted
+
+    def promote(self, waiting: Commitment, now: datetime) -> None:
+        """Move `waiting` off the waitlist into a place (in its role)."""
+        self._count(waiting.status, -1, waiting.role)
+        waiting.status, waiting.at = CommitmentStatus.COMMITTED, now
+        self._count(waiting.status, +1, waiting.role)
+
+    def demote(self, committed: Commitment, now: datetime) -> None:
+        """Move `committed` out of their place onto the waitlist (fewer places now); where
+        on it is their `seq`, the caller's to set."""
+        self._count(committed.status, -1, committed.role)
+        committed.status, committed.at = CommitmentStatus.WAITLISTED, now
+        self._count(committed.status, +1, committed.role)
 
     def mark(self, current: Commitment, status: CommitmentStatus, now: datetime) -> None:
         """Move `current` between committed and done (the counts do not change)."""
-        self._count(current.status, -1)
+        self._count(current.status, -1, current.role)
         current.status, current.at = status, now
-        self._count(status, +1)
+        self._count(status, +1, current.role)
 
 
 # --- schedules: reminders, due times, nudges, digests ---------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot import drives, recurrence
+from bot import drives, handoff, recurrence, series, signup
 from bot.cards import (
     Button,
     Cause,
@@ -93,6 +93,14 @@ class Firing:
         return f"\n(Late by {human(self.late)}: I was offline at {format_local(self.at, tz)}.)"
 
 
+# Kinds that change state, not only say something, fire however late: a series opens its next
+# occurrence (else it would end), a lapsed confirm or offer passes its place on (else the
+# place stays held for good), a cut-off redraws the card.
+_NEVER_MISSED = frozenset(
+    {ScheduleKind.SERIES, ScheduleKind.CONFIRM, ScheduleKind.HANDOFF, ScheduleKind.CLOSES}
+)
+
+
 def fire(
     uow: UnitOfWork,
     schedule: Schedule,
@@ -114,7 +122,7 @@ def fire(
     late = now - at
     state = (
         OccurrenceState.MISSED
-        if late > prefs.grace
+        if late > prefs.grace and schedule.kind not in _NEVER_MISSED
         else OccurrenceState.LATE
         if late > LATE_AFTER
         else OccurrenceState.SENT
@@ -319,4 +327,9 @@ _SAYS = {
     ScheduleKind.DEADLINE: drives.deadline_passed,
     ScheduleKind.PROJECTION: drives.projection,
     ScheduleKind.DRIVE_CHECKIN: drives.checkin,
+    ScheduleKind.CONFIRM: handoff.confirm_due,
+    ScheduleKind.HANDOFF: handoff.offer_lapsed,
+    ScheduleKind.MAYBE: signup.ask_maybes,
+    ScheduleKind.CLOSES: signup.cut_off,
+    ScheduleKind.SERIES: series.next_occurrence,
 }

@@ -1,5 +1,6 @@
 """The operator's HTTP endpoints: /healthz (the process is up), /readyz (it can do its work:
-database reachable and migrated, every adapter connected) and /metrics (Prometheus)."""
+database reachable and migrated, every adapter connected) and /metrics (Prometheus); and the
+private calendar feeds, /calendar/<token>.ics, on the same listener."""
 
 from __future__ import annotations
 
@@ -11,16 +12,21 @@ from typing import Protocol
 from aiohttp import web
 from sqlalchemy import Engine, text
 
+from bot import calendar
+from bot.config import Settings
 from bot.core import Core
 from bot.metrics import CONTENT_TYPE
 from storage.db import make_engine, unreachable
 from storage.migrate import current_revision, head_revision
+from storage.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/healthz"
 READY_PATH = "/readyz"
 METRICS_PATH = "/metrics"
+# A token as /coop calendar makes them (secrets.token_urlsafe(32): 43 characters).
+CALENDAR_ROUTE = calendar.PATH.replace("{token}", "{token:[A-Za-z0-9_-]{20,100}}")
 # A probe answers within this, whatever the database does: an orchestrator's probe times out
 # after a few seconds, and a hung database is as good as an unreachable one.
 PROBE_SECONDS = 3.0
@@ -49,6 +55,7 @@ class Ops:
         server.router.add_get(HEALTH_PATH, self._health)
         server.router.add_get(READY_PATH, self._ready)
         server.router.add_get(METRICS_PATH, self._metrics)
+        server.router.add_get(CALENDAR_ROUTE, self._calendar)
 
     async def start(self, host: str, port: int) -> tuple[web.AppRunner, int]:
         """Listen on host:port (0: any free port); returns the runner and the bound port."""
@@ -126,3 +133,45 @@ class Ops:
         # Collecting reads the outbox's backlog from the database: off the event loop.
         body = await asyncio.to_thread(self.core.metrics.exposition)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    async def _calendar(self, request: web.Request) -> web.Response:
+        # Unknown and revoked tokens look alike: a 404 that says nothing more.
+        token = request.match_info["token"]
+        try:
+            body = await asyncio.to_thread(self._feed, token)
+        except Exception:
+            log.exception("reading a calendar feed failed")
+            return web.Response(status=503, text="try again later\n")
+        if body is None:
+            raise web.HTTPNotFound()
+        return web.Response(
+            body=body,
+            headers={
+                "Content-Type": "text/calendar; charset=utf-8",
+                "Cache-Control": "private, max-age=300",
+            },
+        )
+
+    def _feed(self, token: str) -> bytes | None:
+        # On the probes' read-only engine: a calendar app polling never takes the write lock.
+        with SqlUnitOfWork(self._engine) as uow:
+            return calendar.feed_for(uow, token, self.core.coop.prefs, self.core.clock.now())
+
+
+def calendar_url(
+    settings: Settings, listening: tuple[str, int] | None, slack_http: bool
+) -> str | None:
+    """The base of the links /coop calendar hands out: ops.public_url, else the listener's
+    own address (`listening`), else the Slack HTTP server's when the endpoints are on it;
+    None when nothing serves them."""
+    on_slack = listening is None and slack_http and settings.ops.listen == "auto"
+    if listening is None and not on_slack:
+        return None
+    if settings.ops.public_url:
+        return settings.ops.public_url
+    if listening is None:
+        if settings.slack.public_url:
+            return settings.slack.public_url.rstrip("/")
+        listening = (settings.slack.http_host, settings.slack.http_port)
+    host, port = listening
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"

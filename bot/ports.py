@@ -13,12 +13,14 @@ from bot.cards import Button, Card
 from bot.events import ReplyHandle
 from bot.model import (
     Action,
+    CalendarFeed,
     Commitment,
     Community,
     Member,
     Occurrence,
     Schedule,
     ScheduleKind,
+    Series,
     Via,
 )
 from bot.pledges import Pledge
@@ -222,11 +224,20 @@ class ScheduleStore(Protocol):
         ...
 
     def cancel_for_action(self, action_id: int) -> None:
-        """Cancel everything still to happen for an action (it was closed or cancelled)."""
+        """Cancel everything still to happen for an action (it was closed or cancelled), but
+        its series' next occurrence opening (a ScheduleKind.SERIES row)."""
         ...
 
     def of_action(self, action_id: int, kind: ScheduleKind) -> list[Schedule]:
         """The active schedules of `kind` for an action, locked (to move or end them)."""
+        ...
+
+    def all_of_action(self, action_id: int) -> list[Schedule]:
+        """Every active schedule of an action, whatever its kind, locked (to move them)."""
+        ...
+
+    def move(self, schedule: Schedule, at: datetime | None) -> None:
+        """Move an active schedule to `at`, or cancel it (None); the alarm is set by it."""
         ...
 
     def occurrence(self, occurrence_id: int) -> tuple[Schedule, Occurrence] | None: ...
@@ -392,8 +403,9 @@ class UnitOfWork(Protocol):
         """`member`'s commitment to `action`, in any status."""
         ...
 
-    def first_waiting(self, action: Action) -> Commitment | None:
-        """Who has waited longest on `action`'s waitlist."""
+    def first_waiting(self, action: Action, role: str | None = None) -> Commitment | None:
+        """Who has waited longest on `action`'s waitlist (that of its role `role`, on a task
+        with roles)."""
         ...
 
     def save_commitment(self, action: Action, commitment: Commitment) -> None:
@@ -433,6 +445,39 @@ class UnitOfWork(Protocol):
 
     def open_actions_of(self, member: Member) -> list[tuple[Action, Commitment]]:
         """Open actions where `member` is committed or waitlisted, with that commitment."""
+        ...
+
+    def add_series(self, series: Series, first: Action) -> Series:
+        """Store a new series (it gets its id) with `first` as its first occurrence."""
+        ...
+
+    def save_series(self, series: Series) -> None:
+        """Write back a series' state (stopped, and when)."""
+        ...
+
+    def open_in_series(self, series: Series) -> list[Action]:
+        """The open occurrences of `series`, by number, with their counts."""
+        ...
+
+    def dated_commitments(self, member: Member, since: datetime) -> list[tuple[Action, Commitment]]:
+        """Tasks (any state) due at or after `since` that `member` is on in any status but
+        withdrawn, soonest first, with that commitment (for a calendar feed)."""
+        ...
+
+    def add_feed(self, feed: CalendarFeed, token_hash: str) -> CalendarFeed:
+        """Store a calendar feed by the SHA-256 hash of its token; it gets its id."""
+        ...
+
+    def active_feed(self, member: Member, channel_id: str | None) -> CalendarFeed | None:
+        """`member`'s feed (of `channel_id`, or their own with None) not revoked, if any."""
+        ...
+
+    def revoke_feeds(self, member: Member, channel_id: str | None, now: datetime) -> int:
+        """Revoke `member`'s feeds of `channel_id` (None: their own); how many were active."""
+        ...
+
+    def feed(self, token_hash: str) -> CalendarFeed | None:
+        """The active feed whose token hashes to `token_hash`, with its member."""
         ...
 
     def savepoint(self) -> AbstractContextManager[None]:

@@ -30,6 +30,7 @@ _FULL_DAYS = {
     "saturday": "sat",
     "sunday": "sun",
 }
+_DAY_NAMES = {abbreviation: name.title() for name, abbreviation in _FULL_DAYS.items()}
 RULES = "day, weekday, week (with on:mon,thu), month, or a cron expression like “0 9 * * 1-5”"
 # A rule may not fire more often than this: reminders are for people, not for polling.
 MIN_INTERVAL = timedelta(minutes=5)
@@ -54,6 +55,58 @@ def parse_days(text: str) -> tuple[str, ...]:
 def _prefixes(raw: str) -> set[str]:
     full = next((f for f in _FULL_DAYS if f.startswith(raw[:3])), "")
     return {full[:n] for n in range(3, len(full) + 1)}
+
+
+_KINDS = {
+    "day": "day",
+    "daily": "day",
+    "weekday": "weekday",
+    "weekdays": "weekday",
+    "week": "week",
+    "weekly": "week",
+    "month": "month",
+    "monthly": "month",
+}
+# Said between the days and the time ("saturday at 10am", "mon and thu 18:00").
+_FILLERS = frozenset({"every", "and", "at", "on"})
+
+
+def _day(word: str) -> str | None:
+    """A day's abbreviation for `word` (saturday, sat, sats, saturdays), else None."""
+    for w in (word, word[:-1]) if word.endswith("s") else (word,):
+        if w in _FULL_DAYS:
+            return _FULL_DAYS[w]
+        if len(w) >= 3 and w[:3] in DAYS and w in _prefixes(w):
+            return w[:3]
+    return None
+
+
+def read_every(text: str) -> tuple[str, str | None, str]:
+    """A recurring task's `every:` as (rule kind for make_rule, its days, the time of day as
+    typed): "saturday 10am" is ("week", "sat", "10am"), "mon,thu 18:00" ("week", "mon,thu",
+    "18:00"), "weekday 9am" ("weekday", None, "9am"), "month" ("month", None, "")."""
+    fields = text.lower().split()
+    if len(fields) == 5 and fields[0][:1] in "0123456789*":
+        return " ".join(fields), None, ""  # a cron expression says when by itself
+    words = [w for w in re.split(r"[,\s]+", text.strip().lower()) if w]
+    while words and words[0] in _FILLERS:
+        words.pop(0)
+    if words and words[0] in _KINDS:
+        rest = words[1:]
+        return _KINDS[words[0]], None, " ".join(w for w in rest if w != "at")
+    days: list[str] = []
+    while words and (words[0] in _FILLERS or _day(words[0])):
+        day = _day(words.pop(0))
+        if day is not None and day not in days:
+            days.append(day)
+    if not days:
+        raise CoopError(
+            f"every: “{text[:40]}” isn't a rule I know. Give the days and a time, like "
+            'every:"saturday 10am" or every:"mon,thu 18:00", or day, weekday, week or month '
+            "(at the time of due:)."
+        )
+    ordered = [d for d in DAYS if d in days]
+    return "week", ",".join(ordered), " ".join(words)
 
 
 def make_rule(every: str, first: datetime, tz_name: str, on: str | None = None) -> str:
@@ -222,7 +275,7 @@ def describe(rule: str) -> str:
     if kind == "weekday":
         return f"every weekday at {clock}"
     if kind == "week":
-        days = ", ".join(d.title() for d in head[0].split(","))
+        days = ", ".join(_DAY_NAMES[d] for d in head[0].split(","))
         return f"every {days} at {clock}"
     day = int(head[0].rsplit("-", 1)[1])
     return f"every month on the {_ordinal(day)} at {clock}"

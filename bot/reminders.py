@@ -153,6 +153,9 @@ def schedule_task(turn: Turn, action: Action, offsets: tuple[timedelta, ...] | N
         add(ScheduleKind.SHORT, due - prefs.short_before)
     if prefs.checkin_after:
         add(ScheduleKind.CHECKIN, due + prefs.checkin_after)
+    if prefs.maybe_ask_before:
+        # Fires whether or not anyone said maybe yet: whoever has by then is asked.
+        add(ScheduleKind.MAYBE, due - prefs.maybe_ask_before)
 
 
 def schedule_action(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.cards import Card, DriveView, Person
+from bot.cards import Card, DriveView, Person, RoleView
 from bot.timeparse import format_local
 
 
@@ -20,14 +20,42 @@ def card_lines(card: Card, tz_name: str = "UTC") -> list[str]:
         lines.append(f"{overdue}due {format_local(card.due_at, tz_name)}")
     bar = card.progress_bar()
     lines.append(f"{bar} {card.progress}".strip())
-    lines.append(f"in: {names(card.committed)}")
-    if card.done:
-        lines.append(f"done: {names(card.done)}")
-    if card.waitlist:
-        lines.append(f"waitlist: {names(card.waitlist)}")
+    if card.roles:  # who is in, role by role
+        lines += [role_line(r) for r in card.roles]
+    else:
+        marked = tuple(
+            Person(p.id, f"{p.name} (confirming)") if p in card.confirming else p
+            for p in card.committed
+        )
+        lines.append(f"in: {names(marked)}")
+        if card.done:
+            lines.append(f"done: {names(card.done)}")
+        if card.waitlist:
+            lines.append(f"waitlist: {names(card.waitlist)}")
+    if card.maybe:
+        lines.append(f"maybe: {names(card.maybe)}")
+    if card.signup_closed:
+        lines.append("sign-up closed")
+    elif card.closes_at and card.state == "open":
+        lines.append(f"sign-up closes {format_local(card.closes_at, tz_name)}")
+    if card.repeats:
+        lines.append(f"repeats {card.repeats}")
     if card.buttons:
         lines.append("buttons: " + " ".join(f"[{b.label}]" for b in card.buttons))
     return lines
+
+
+def role_line(role: RoleView) -> str:
+    """ "🚗 driver 1/2: Ana · done: Cy · waitlist: Bo"."""
+    count = f"{role.in_count}/{role.need}" if role.need else str(role.in_count)
+    line = f"{role.emoji} {role.name} {count}".lstrip()
+    if role.committed or not role.done:
+        line += f": {names(role.committed)}"
+    if role.done:
+        line += f" · done: {names(role.done)}"
+    if role.waitlist:
+        line += f" · waitlist: {names(role.waitlist)}"
+    return line
 
 
 def card_text(card: Card, tz_name: str = "UTC") -> str:

@@ -36,6 +36,15 @@ class Preferences:
     max_reminders: int = 25  # active reminders one person may have made
     horizon: timedelta = HORIZON  # times further ahead are refused
     languages: tuple[str, ...] = LANGUAGES  # that times are read in
+    # Where calendar feeds are served, "https://coop.example.org" (None: no HTTP listener).
+    calendar_url: str | None = None
+    # This long before a task is due, while places are still open, its maybes are asked once
+    # whether they're in (None: never).
+    maybe_ask_before: timedelta | None = timedelta(hours=12)
+    # Someone promoted off a waitlist this close to the due time (None: never) holds the
+    # place only if they confirm within `confirm_within`; the same limit lapses a hand-off.
+    confirm_window: timedelta | None = timedelta(hours=24)
+    confirm_within: timedelta = timedelta(hours=2)
 
 
 @dataclass
@@ -50,6 +59,8 @@ class Turn:
     community: Community
     member: Member
     via: Via
+    # An admin acting for `member` (`for:@ana`): the audit names them, with `member` in it.
+    by: Member | None = None
 
     @property
     def tz(self) -> str:
@@ -65,6 +76,9 @@ class Turn:
         via: Via | None = None,
     ) -> None:
         """Append to the audit log; by default the actor did it, the way this turn came in."""
+        if actor is None and self.by is not None:
+            actor = self.by
+            detail = f"for {self.member.external_id}" + (f": {detail}" if detail else "")
         self.uow.audit(
             AuditEntry(
                 community_id=self.community.id,

@@ -60,7 +60,7 @@ def create_task(
 ) -> list[Effect]:
     shape = shape or {}
     offsets = reminders.parse_offsets(remind) if remind is not None else None
-    if offsets is not None and not due:
+    if offsets is not None and not due and not shape.get("every"):
         raise CoopError('remind: needs a due time, like due:"friday 5pm" remind:"2h".')
     if ready is not None and ready.due_tz == turn.tz:
         due_at = ready.due_at
@@ -88,8 +88,9 @@ def create_task(
     )
     turn.audit("task.created", action, title)
     shaping.set_roles(turn, action, shape.get("roles"))
-    series.start(turn, action, shape.get("every"), shape.get("carry"))
+    series.start(turn, action, shape.get("every"), shape.get("carry"), offsets)
     reminders.schedule_task(turn, action, offsets)
+    signup.schedule_cut_off(turn, action, fresh=True)
     assert action.id is not None
     return [PostCard(action.id, turn.channel)]
 
@@ -138,11 +139,7 @@ def retitle(turn: Turn, message: MessageRef, title: str) -> list[Effect]:
             f"The wording of {label(action)} is locked: people have pledged to it as it reads "
             "now. Start a new drive if it has to say something else."
         )
-    title = " ".join(inputs.line(title).split())
-    if not inputs.visible(title):
-        raise CoopError("A title needs some text.")
-    if len(title) > grammar.MAX_TITLE:
-        raise CoopError(f"Titles can be at most {grammar.MAX_TITLE} characters.")
+    title = shaping.clean_title(title)
     old = action.title
     action.title = title
     turn.audit("task.retitled", action, f"{old} -> {title}")
@@ -152,11 +149,17 @@ def retitle(turn: Turn, message: MessageRef, title: str) -> list[Effect]:
 # --- commitments ---------------------------------------------------------------------------
 
 
-def join(turn: Turn, action: Action) -> list[Effect]:
+def join(turn: Turn, action: Action, role: str | None = None) -> list[Effect]:
+    """Join `action` (in `role`, on a task with roles)."""
     if action.kind is ActionKind.PLEDGE:
+        if role is not None:
+            raise CoopError(f"{label(action)} is a pledge drive: it has no roles to pick.")
         return drives.pledge(turn, action)
     require_open(action)
+    signup.require_signup_open(turn, action)
     current = turn.uow.commitment(action, turn.member)
+    if action.roles or role is not None:
+        return shaping.join_role(turn, action, current, role)
     commitment = action.join(turn.member, current, turn.via, turn.now)
     if commitment is None:
         waiting = current is not None and current.status is CommitmentStatus.WAITLISTED
@@ -184,7 +187,11 @@ def leave(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
     current = turn.uow.commitment(action, turn.member)
     if current is None or current.status is CommitmentStatus.WITHDRAWN:
         return [] if quiet else [turn.reply(f"You're not on {label(action)}.")]
-    promoted = action.leave(current, turn.via, turn.now, lambda: turn.uow.first_waiting(action))
+    # On a task with roles, the place freed is in the role they held.
+    role = current.role
+    promoted = action.leave(
+        current, turn.via, turn.now, lambda: turn.uow.first_waiting(action, role)
+    )
     turn.uow.save_commitment(action, current)
     turn.audit("commitment.withdrawn", action)
     if promoted is not None:
@@ -375,11 +382,22 @@ def run_command(turn: Turn, text: str, ready: Prepared | None = None) -> list[Ef
             options.get("if"),
             ready.person if ready is not None else None,
         )
+    if cmd.name == "join" and "role" in options and "for" not in options:
+        assert isinstance(arg, int)
+        return join(turn, turn.action(arg), options["role"])
     if cmd.name == "edit":
         assert isinstance(arg, int)
         return shaping.edit(turn, turn.action(arg), options, ready)
     if cmd.name == "handoff":
-        return handoff.offer(turn, str(arg))
+        return handoff.offer(turn, str(arg), ready.person if ready is not None else None)
+    if cmd.name in ("join", "leave") and "for" in options:
+        assert isinstance(arg, int)
+        role = options.get("role")
+        act: Callable[[Turn, Action], list[Effect]] = (
+            (lambda t, a: join(t, a, role)) if cmd.name == "join" else leave
+        )
+        person = ready.person if ready is not None else None
+        return signup.for_other(turn, turn.action(arg), cmd.name, act, options["for"], person)
     if cmd.name == "calendar":
         return calendar.calendar(turn, str(arg) if arg else None)
     if cmd.name == "remind":
@@ -428,9 +446,9 @@ def on_reaction(
         if not added or text is None:
             return []
         return track_message(turn, event.message, text)
-    if emoji not in (prefs.commit_emoji, prefs.done_emoji):
-        return []
     message = event.message
+    if emoji not in (prefs.commit_emoji, prefs.done_emoji):
+        return _role_reaction(turn, event, emoji)
     action = turn.uow.action_by_message(turn.community.id, message.channel.id, message.id)
     if action is None:
         return []
@@ -449,6 +467,22 @@ def on_reaction(
     return mark_done(turn, action, undo=not added)
 
 
+def _role_reaction(turn: Turn, event: ReactionAdded | ReactionRemoved, emoji: str) -> list[Effect]:
+    """A role's emoji on a task's card or tracked message joins that role; taken off, it
+    leaves, if that is the role the person is in. Other emoji mean nothing."""
+    message = event.message
+    action = turn.uow.action_by_message(turn.community.id, message.channel.id, message.id)
+    role = shaping.role_of_emoji(action, emoji) if action is not None else None
+    if action is None or role is None:
+        return []
+    if isinstance(event, ReactionAdded):
+        return join(turn, action, role.name)
+    current = turn.uow.commitment(action, turn.member)
+    if current is None or current.role != role.name:
+        return []
+    return leave(turn, action, quiet=True)
+
+
 def on_button(turn: Turn, event: ButtonPressed) -> list[Effect]:
     # The number comes back from the platform as the button carried it; one no button of ours
     # carries (a forged or garbled id) would not fit the database's integers.
@@ -465,6 +499,8 @@ def on_button(turn: Turn, event: ButtonPressed) -> list[Effect]:
     if event.button in ("confirm", "confirm_no", "handoff_yes", "handoff_no"):
         return handoff.answer(turn, turn.action(event.number), event.button)
     action = turn.action(event.number)
+    if event.button == "join" and event.choice:  # a role, picked on the card
+        return join(turn, action, event.choice)
     handlers: dict[str, Callable[[Turn, Action], list[Effect]]] = {
         "join": join,
         "leave": leave,
@@ -529,6 +565,13 @@ def to_find(event: Event) -> tuple[str | None, str | None]:
         except CoopError:
             return None, None
         return drives.condition_person(str(cmd.options.get("if") or "") or None), None
+    if start.startswith(("join", "leave", "handof")):
+        if "for:" not in event.text and not start.startswith("handof"):
+            return None, None
+        try:
+            return signup.to_find(grammar.parse(event.text)), None
+        except CoopError:
+            return None, None  # said when the command is prepared
     if start != "remind":
         return None, None
     try:
@@ -563,6 +606,8 @@ def prepare(
         return Prepared(
             due_at=parse_when(deadline, tz, now, prefs.horizon, prefs.languages), due_tz=tz
         )
+    if isinstance(event, EditRequested):
+        return _prepare_edit(event, stored_tz, prefs, now)
     if not isinstance(event, CommandInvoked):
         return Prepared()
     cmd = grammar.parse(event.text)
@@ -598,6 +643,20 @@ def prepare(
         if closes
         else None,
     )
+
+
+def _prepare_edit(
+    event: EditRequested, stored_tz: Callable[[str], str | None], prefs: Preferences, now: datetime
+) -> Prepared:
+    """The Edit form's due and closes, read in the actor's zone (blank or none: not read)."""
+    times: dict[str, datetime | None] = {}
+    tz = stored_tz(event.actor.id) or known(event.actor.tz) or prefs.default_tz
+    for name, typed in (("due", event.due), ("closes", event.closes)):
+        limit = grammar.SUBCOMMANDS["edit"].option(name).limit
+        text = inputs.field(f"The {name} time", typed or "", limit, "friday 5pm")
+        if text and text.lower() not in NONE_WORDS:
+            times[name] = parse_when(text, tz, now, prefs.horizon, prefs.languages)
+    return Prepared(due_at=times.get("due"), due_tz=tz, closes_at=times.get("closes"))
 
 
 def apply(turn: Turn, event: Event, ready: Prepared) -> list[Effect]:

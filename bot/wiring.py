@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -24,7 +25,7 @@ from bot.core import Core
 from bot.dispatcher import Dispatcher
 from bot.inbox import Inbox
 from bot.metrics import Backlog, Metrics, age
-from bot.ops import Ops
+from bot.ops import Ops, calendar_url
 from bot.ports import UnitOfWork
 from bot.reminders import parse_offsets
 from bot.scheduler import Scheduler
@@ -136,6 +137,9 @@ def preferences(settings: Settings) -> Preferences:
         drive_checkin_after=hours(24 * r.drive_checkin_days),
         grace=timedelta(hours=r.grace_hours),
         max_reminders=r.max_per_person,
+        maybe_ask_before=hours(r.maybe_ask_hours),
+        confirm_window=hours(r.confirm_window_hours),
+        confirm_within=timedelta(hours=r.confirm_within_hours),
         horizon=timedelta(days=round(365.25 * settings.horizon_years)),
         languages=tuple(settings.time_languages),
     )
@@ -231,9 +235,11 @@ async def _ops(core: Core, adapters: list[AdapterName], stack: contextlib.AsyncE
     settings = core.settings
     slack_http = "slack" in adapters and settings.slack.mode == "http"
     address = settings.ops.address(console_only=adapters == ["console"], slack_http=slack_http)
+    listening: tuple[str, int] | None = None
     if address is not None:
         try:
-            runner, _ = await ops.start(*address)
+            runner, port = await ops.start(*address)
+            listening = (address[0], port)
         except OSError as err:
             raise ConfigError(
                 f"setting ops.listen: cannot listen on {address[0]}:{address[1]} "
@@ -243,6 +249,9 @@ async def _ops(core: Core, adapters: list[AdapterName], stack: contextlib.AsyncE
         stack.push_async_callback(runner.cleanup)
     elif slack_http and settings.ops.listen == "auto":
         core.http_routes.append(ops.add_routes)
+    # /coop calendar hands out links to where the feeds are served, or says they are off.
+    base = calendar_url(settings, listening, slack_http)
+    core.coop.prefs = dataclasses.replace(core.coop.prefs, calendar_url=base)
     return ops
 
 

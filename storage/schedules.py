@@ -217,9 +217,14 @@ class SqlSchedules:
         return int(self.session.execute(query).scalar_one())
 
     def cancel_for_action(self, action_id: int) -> None:
+        # A series opens its next occurrence even when this one closed or was cancelled early.
         self.session.execute(
             update(_S)
-            .where(_S.c.action_id == action_id, _S.c.state == _ACTIVE)
+            .where(
+                _S.c.action_id == action_id,
+                _S.c.state == _ACTIVE,
+                _S.c.kind != ScheduleKind.SERIES.value,
+            )
             .values(state=ScheduleState.CANCELLED.value, next_at=None)
         )
 
@@ -228,6 +233,19 @@ class SqlSchedules:
             _S.c.action_id == action_id, _S.c.kind == kind.value, _S.c.state == _ACTIVE
         )
         return self._schedules(self.session.execute(query.with_for_update()))
+
+    def all_of_action(self, action_id: int) -> list[Schedule]:
+        query = select(_S).where(_S.c.action_id == action_id, _S.c.state == _ACTIVE)
+        return self._schedules(self.session.execute(query.order_by(_S.c.id).with_for_update()))
+
+    def move(self, schedule: Schedule, at: datetime | None) -> None:
+        if at is None:
+            schedule.state, schedule.next_at = ScheduleState.CANCELLED, None
+        else:
+            schedule.next_at = at
+            if self.earliest is None or at < self.earliest:
+                self.earliest = at  # sooner than the alarm may be set for
+        self.save(schedule)
 
     def occurrence(self, occurrence_id: int) -> tuple[Schedule, Occurrence] | None:
         row = self.session.execute(select(_O).where(_O.c.id == occurrence_id)).first()

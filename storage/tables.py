@@ -176,6 +176,8 @@ class SeriesRow(SQLModel, table=True):
     state: str = Field(max_length=12)
     created_at: datetime = Field(sa_column=_time())
     stopped_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    # Its reminders before each due time, as seconds "86400,3600"; None: the defaults.
+    remind: str | None = Field(default=None, max_length=60)
 
 
 class CalendarFeedRow(SQLModel, table=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -29,11 +30,15 @@ from bot.model import (
     Action,
     ActionKind,
     ActionState,
+    CalendarFeed,
     Commitment,
     CommitmentStatus,
     Community,
     Drive,
     Member,
+    Role,
+    Series,
+    SeriesState,
     Via,
 )
 from bot.pledges import Pledge
@@ -45,9 +50,12 @@ from storage.schedules import SqlSchedules
 from storage.tables import (
     ActionRow,
     AuditRow,
+    CalendarFeedRow,
     CommitmentRow,
     CommunityRow,
     MemberRow,
+    RoleRow,
+    SeriesRow,
 )
 
 _OPEN_STATUSES = (CommitmentStatus.COMMITTED.value, CommitmentStatus.WAITLISTED.value)
@@ -59,6 +67,9 @@ _A: Table = ActionRow.__table__  # type: ignore[attr-defined]
 _C: Table = CommitmentRow.__table__  # type: ignore[attr-defined]
 _M: Table = MemberRow.__table__  # type: ignore[attr-defined]
 _CO: Table = CommunityRow.__table__  # type: ignore[attr-defined]
+_R: Table = RoleRow.__table__  # type: ignore[attr-defined]
+_SE: Table = SeriesRow.__table__  # type: ignore[attr-defined]
+_F: Table = CalendarFeedRow.__table__  # type: ignore[attr-defined]
 _MEMBER_COLUMNS = (
     _M.c.id.label("m_id"),
     _M.c.community_id.label("m_community"),
@@ -78,9 +89,38 @@ _COMMITMENT_COLUMNS = (
     _C.c.if_others,
     _C.c.if_needs,
     _C.c.checkin,
+    _C.c.role.label("c_role"),
+    _C.c.confirm_by.label("c_confirm_by"),
 )
-# An action with its creator: one row, one query.
-_ACTION = select(_A, *_MEMBER_COLUMNS).join(_M, _M.c.id == _A.c.creator_id)
+_ROLE_COLUMNS = (
+    _R.c.id.label("r_id"),
+    _R.c.position.label("r_position"),
+    _R.c.name.label("r_name"),
+    _R.c.need.label("r_need"),
+    _R.c.emoji.label("r_emoji"),
+    _R.c.in_count.label("r_in"),
+    _R.c.waiting_count.label("r_waiting"),
+)
+# A recurring task's series, read with each of its occurrences (a join on its primary key).
+_SERIES_COLUMNS = (
+    _SE.c.channel_id.label("se_channel"),
+    _SE.c.creator_id.label("se_creator"),
+    _SE.c.rule.label("se_rule"),
+    _SE.c.tz.label("se_tz"),
+    _SE.c.carry.label("se_carry"),
+    _SE.c.state.label("se_state"),
+    _SE.c.created_at.label("se_created"),
+    _SE.c.stopped_at.label("se_stopped"),
+    _SE.c.remind.label("se_remind"),
+)
+# An action with its creator and its roles, in one query: a row per role (one without any),
+# so a join on a task with roles reads no more statements than on one without.
+_ACTION = (
+    select(_A, *_MEMBER_COLUMNS, *_ROLE_COLUMNS, *_SERIES_COLUMNS)
+    .join(_M, _M.c.id == _A.c.creator_id)
+    .outerjoin(_R, _R.c.action_id == _A.c.id)
+    .outerjoin(_SE, _SE.c.id == _A.c.series_id)
+)
 _COMMITMENT = select(*_COMMITMENT_COLUMNS)
 _PEOPLE = select(*_COMMITMENT_COLUMNS, *_MEMBER_COLUMNS).join(_M, _M.c.id == _C.c.member_id)
 
@@ -130,13 +170,32 @@ _SAVE_ACTION = _saving(
     "in_count",
     "waiting_count",
     "last_seq",
+    "overdue",
+    "closes_at",
+    "maybe_count",
 )
 _SAVE_COMMITMENT = _saving(
-    _C, "commitment_id", "status", "via", "seq", "at", "amount", "if_others", "if_needs", "checkin"
+    _C,
+    "commitment_id",
+    "status",
+    "via",
+    "seq",
+    "at",
+    "amount",
+    "if_others",
+    "if_needs",
+    "checkin",
+    "role",
+    "confirm_by",
 )
 _PLEDGES = select(_C.c.member_id, _C.c.amount, _C.c.if_others, _C.c.if_needs).where(
     _C.c.action_id == bindparam("action_id"),
     _C.c.status.in_((CommitmentStatus.COMMITTED.value, CommitmentStatus.DONE.value)),
+)
+_SAVE_ROLE = (
+    update(_R)
+    .where(_R.c.id == bindparam("role_id"))
+    .values(in_count=bindparam("in_count"), waiting_count=bindparam("waiting"))
 )
 _SAVE_DRIVE = _saving(_A, "action_id", "due_at", "extended", "tipped_at", "task_number")
 
@@ -151,6 +210,17 @@ def _drive(m: Any) -> Drive:
         tipped_at=m["tipped_at"],
         task_number=m["task_number"],
     )
+
+
+def _offsets(text: str) -> tuple[timedelta, ...]:
+    """A series' reminder offsets as stored ("86400,3600"; "" for none)."""
+    return tuple(timedelta(seconds=int(s)) for s in text.split(",") if s)
+
+
+def _offsets_text(offsets: tuple[timedelta, ...] | None) -> str | None:
+    if offsets is None:
+        return None
+    return ",".join(str(int(o.total_seconds())) for o in offsets)
 
 
 def _drive_values(drive: Drive | None) -> dict[str, Any]:
@@ -177,6 +247,8 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(self.session)
         self.schedules = SqlSchedules(self.session, engine.dialect.name, self._members_by_id)
         self._members: dict[int, Member] = {}
+        # Each loaded role's counts as read: saving an action writes only the roles that moved.
+        self._role_saved: dict[int, tuple[int, int]] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -268,7 +340,29 @@ class SqlUnitOfWork:
             waiting_count=m["waiting_count"],
             last_seq=m["last_seq"],
             overdue=bool(m["overdue"]),
+            closes_at=m["closes_at"],
+            maybe_count=m["maybe_count"],
             drive=_drive(m) if m["kind"] == ActionKind.PLEDGE.value else None,
+            series=self._series(m, creator) if m["series_id"] is not None else None,
+        )
+
+    def _series(self, m: Any, creator: Member) -> Series:
+        """The series of an occurrence, from its row's `_SERIES_COLUMNS`."""
+        if m["se_creator"] != creator.id:
+            creator = self._members_by_id([m["se_creator"]])[m["se_creator"]]
+        remind = m["se_remind"]
+        return Series(
+            id=m["series_id"],
+            community_id=m["community_id"],
+            channel_id=m["se_channel"],
+            creator=creator,
+            rule=m["se_rule"],
+            tz=m["se_tz"],
+            created_at=m["se_created"],
+            carry=bool(m["se_carry"]),
+            state=SeriesState(m["se_state"]),
+            stopped_at=m["se_stopped"],
+            remind=_offsets(remind) if remind is not None else None,
         )
 
     def _commitment(self, row: Row[Any], member: Member) -> Commitment:
@@ -284,10 +378,41 @@ class SqlUnitOfWork:
             if_others=m["if_others"],
             if_needs=tuple(int(i) for i in m["if_needs"].split(",") if i),
             checkin=m["checkin"],
+            role=m["c_role"],
+            confirm_by=m["c_confirm_by"],
         )
 
-    def _actions(self, query: Select[Any]) -> list[Action]:
-        return [self._action(row) for row in self.session.execute(query)]
+    def _actions(self, query: Select[Any], *params: dict[str, Any]) -> list[Action]:
+        return [a for a, _ in self._grouped(self.session.execute(query, *params))]
+
+    def _one(self, query: Select[Any], params: dict[str, Any]) -> Action | None:
+        found = self._actions(query, params)
+        return found[0] if found else None
+
+    def _grouped(self, rows: Iterable[Row[Any]]) -> list[tuple[Action, Row[Any]]]:
+        """Actions from rows of `_ACTION` (a row per role), each with its first row."""
+        found: dict[int, tuple[Action, Row[Any]]] = {}
+        for row in rows:
+            m = row._mapping
+            if m["id"] not in found:
+                found[m["id"]] = (self._action(row), row)
+            if m["r_id"] is not None:
+                action = found[m["id"]][0]
+                action.roles.append(
+                    Role(
+                        id=m["r_id"],
+                        name=m["r_name"],
+                        position=m["r_position"],
+                        need=m["r_need"],
+                        emoji=m["r_emoji"],
+                        in_count=m["r_in"],
+                        waiting_count=m["r_waiting"],
+                    )
+                )
+                self._role_saved[m["r_id"]] = (m["r_in"], m["r_waiting"])
+        for action, _ in found.values():
+            action.roles.sort(key=lambda r: r.position)
+        return list(found.values())
 
     # --- the port ---------------------------------------------------------------------------
 
@@ -391,6 +516,9 @@ class SqlUnitOfWork:
                 in_count=action.in_count,
                 waiting_count=action.waiting_count,
                 last_seq=action.last_seq,
+                closes_at=action.closes_at,
+                maybe_count=action.maybe_count,
+                series_id=action.series.id if action.series is not None else None,
                 **_drive_values(action.drive),
             )
             .returning(_A.c.id)
@@ -399,21 +527,18 @@ class SqlUnitOfWork:
 
     def get_action(self, community_id: int, number: int) -> Action | None:
         found = {"community_id": community_id, "number": number}
-        row = self.session.execute(_ACTION_BY_NUMBER, found).first()
-        return self._action(row) if row else None
+        return self._one(_ACTION_BY_NUMBER, found)
 
     def action_by_message(
         self, community_id: int, channel_id: str, message_id: str
     ) -> Action | None:
         found = {"community_id": community_id, "channel_id": channel_id, "message_id": message_id}
-        row = self.session.execute(_ACTION_BY_MESSAGE, found).first()
-        return self._action(row) if row else None
+        return self._one(_ACTION_BY_MESSAGE, found)
 
     def action_by_id(self, action_id: int) -> Action | None:
-        row = self.session.execute(_ACTION_BY_ID, {"action_id": action_id}).first()
-        if row is None:
+        action = self._one(_ACTION_BY_ID, {"action_id": action_id})
+        if action is None:
             return None
-        action = self._action(row)
         self.load_people([action])
         return action
 
@@ -436,10 +561,12 @@ class SqlUnitOfWork:
         ).first()
         return self._commitment(row, member) if row else None
 
-    def first_waiting(self, action: Action) -> Commitment | None:
+    def first_waiting(self, action: Action, role: str | None = None) -> Commitment | None:
         row = self.session.execute(
             _PEOPLE.where(
-                _C.c.action_id == action.id, _C.c.status == CommitmentStatus.WAITLISTED.value
+                _C.c.action_id == action.id,
+                _C.c.role.is_(None) if role is None else _C.c.role == role,
+                _C.c.status == CommitmentStatus.WAITLISTED.value,
             )
             .order_by(_C.c.seq)
             .limit(1)
@@ -456,6 +583,8 @@ class SqlUnitOfWork:
             "if_others": commitment.if_others,
             "if_needs": ",".join(str(i) for i in commitment.if_needs),
             "checkin": commitment.checkin,
+            "role": commitment.role,
+            "confirm_by": commitment.confirm_by,
         }
         if commitment.id is not None:
             self.session.execute(_SAVE_COMMITMENT, {"commitment_id": commitment.id, **values})
@@ -488,8 +617,39 @@ class SqlUnitOfWork:
             "in_count": action.in_count,
             "waiting_count": action.waiting_count,
             "last_seq": action.last_seq,
+            "overdue": action.overdue,  # an edit moving the due time later clears it
+            "closes_at": action.closes_at,
+            "maybe_count": action.maybe_count,
         }
         self.session.execute(_SAVE_ACTION, values)
+        self._save_roles(action)
+
+    def _save_roles(self, action: Action) -> None:
+        """Insert an action's new roles; write the counts of those that changed."""
+        changed = []
+        for role in action.roles:
+            counts = (role.in_count, role.waiting_count)
+            if role.id is None:
+                role.id = self.session.execute(
+                    insert(_R)
+                    .values(
+                        action_id=action.id,
+                        position=role.position,
+                        name=role.name,
+                        need=role.need,
+                        emoji=role.emoji,
+                        in_count=role.in_count,
+                        waiting_count=role.waiting_count,
+                    )
+                    .returning(_R.c.id)
+                ).scalar_one()
+            elif self._role_saved.get(role.id) != counts:
+                changed.append({"role_id": role.id, "in_count": counts[0], "waiting": counts[1]})
+            else:
+                continue
+            self._role_saved[role.id] = counts
+        if changed:
+            self.session.execute(_SAVE_ROLE, changed)
 
     def pledges(self, action: Action) -> list[Pledge]:
         rows = self.session.execute(_PLEDGES, {"action_id": action.id})
@@ -517,8 +677,7 @@ class SqlUnitOfWork:
         self.session.execute(_SAVE_DRIVE, values)
 
     def locked_action(self, action_id: int) -> Action | None:
-        row = self.session.execute(_LOCKED_ACTION, {"action_id": action_id}).first()
-        return self._action(row) if row else None
+        return self._one(_LOCKED_ACTION, {"action_id": action_id})
 
     def set_overdue(self, action: Action) -> None:
         action.overdue = True
@@ -546,9 +705,120 @@ class SqlUnitOfWork:
             .order_by(_A.c.number)
         )
         return [
-            (self._action(row), self._commitment(row, member))
-            for row in self.session.execute(query)
+            (action, self._commitment(row, member))
+            for action, row in self._grouped(self.session.execute(query))
         ]
+
+    # --- recurring tasks ----------------------------------------------------------------------
+
+    def add_series(self, series: Series, first: Action) -> Series:
+        series.id = self.session.execute(
+            insert(_SE)
+            .values(
+                community_id=series.community_id,
+                channel_id=series.channel_id,
+                creator_id=series.creator.id,
+                rule=series.rule,
+                tz=series.tz,
+                carry=series.carry,
+                state=series.state.value,
+                created_at=series.created_at,
+                stopped_at=series.stopped_at,
+                remind=_offsets_text(series.remind),
+            )
+            .returning(_SE.c.id)
+        ).scalar_one()
+        self.session.execute(update(_A).where(_A.c.id == first.id).values(series_id=series.id))
+        first.series = series
+        return series
+
+    def save_series(self, series: Series) -> None:
+        self.session.execute(
+            update(_SE)
+            .where(_SE.c.id == series.id)
+            .values(state=series.state.value, stopped_at=series.stopped_at)
+        )
+
+    def open_in_series(self, series: Series) -> list[Action]:
+        query = _ACTION.where(
+            _A.c.series_id == series.id, _A.c.state == ActionState.OPEN.value
+        ).order_by(_A.c.number)
+        return self._actions(query)
+
+    # --- calendar feeds -----------------------------------------------------------------------
+
+    def dated_commitments(self, member: Member, since: datetime) -> list[tuple[Action, Commitment]]:
+        query = (
+            _ACTION.add_columns(*_COMMITMENT_COLUMNS)
+            .join(_C, _C.c.action_id == _A.c.id)
+            .where(
+                _C.c.member_id == member.id,
+                _C.c.status != CommitmentStatus.WITHDRAWN.value,
+                _A.c.kind == ActionKind.TASK.value,
+                _A.c.due_at >= since,
+            )
+            .order_by(_A.c.due_at, _A.c.number)
+        )
+        return [
+            (action, self._commitment(row, member))
+            for action, row in self._grouped(self.session.execute(query))
+        ]
+
+    def add_feed(self, feed: CalendarFeed, token_hash: str) -> CalendarFeed:
+        feed.id = self.session.execute(
+            insert(_F)
+            .values(
+                community_id=feed.community_id,
+                member_id=feed.member.id,
+                channel_id=feed.channel_id,
+                token_hash=token_hash,
+                created_at=feed.created_at,
+            )
+            .returning(_F.c.id)
+        ).scalar_one()
+        return feed
+
+    def _feeds_of(self, member: Member, channel_id: str | None) -> Any:
+        return (
+            _F.c.community_id == member.community_id,
+            _F.c.member_id == member.id,
+            _F.c.channel_id.is_(None) if channel_id is None else _F.c.channel_id == channel_id,
+            _F.c.revoked_at.is_(None),
+        )
+
+    def active_feed(self, member: Member, channel_id: str | None) -> CalendarFeed | None:
+        row = self.session.execute(
+            select(_F).where(*self._feeds_of(member, channel_id)).order_by(_F.c.id).limit(1)
+        ).first()
+        return self._feed(row, member) if row is not None else None
+
+    def revoke_feeds(self, member: Member, channel_id: str | None, now: datetime) -> int:
+        done = self.session.execute(
+            update(_F)
+            .where(*self._feeds_of(member, channel_id))
+            .values(revoked_at=now)
+            .returning(_F.c.id)
+        )
+        return len(done.all())
+
+    def feed(self, token_hash: str) -> CalendarFeed | None:
+        row = self.session.execute(
+            select(_F).where(_F.c.token_hash == token_hash, _F.c.revoked_at.is_(None))
+        ).first()
+        if row is None or row.member_id is None:
+            return None
+        member = self._members_by_id([row.member_id])[row.member_id]
+        return self._feed(row, member)
+
+    def _feed(self, row: Row[Any], member: Member) -> CalendarFeed:
+        return CalendarFeed(
+            id=row.id,
+            community_id=row.community_id,
+            member=member,
+            channel_id=row.channel_id,
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+        )
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

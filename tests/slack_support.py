@@ -316,14 +316,19 @@ def of(calls: list[Call], method: str, channel: str | None = None) -> list[Call]
 
 
 def buttons(call: Call) -> list[tuple[str, str, str]]:
-    """(action_id, value, label) of the buttons a message was posted with."""
-    blocks = call.json_field("blocks") or []
+    """(action_id, value, label) of the buttons a message was posted with (not its selects
+    or menus: see `elements`)."""
     return [
         (b["action_id"], b["value"], b["text"]["text"])
-        for block in blocks
-        if block["type"] == "actions"
-        for b in block["elements"]
+        for b in elements(call)
+        if b["type"] == "button"
     ]
+
+
+def elements(call: Call) -> list[dict[str, Any]]:
+    """The interactive elements (buttons, selects, menus) a message was posted with."""
+    blocks = call.json_field("blocks") or []
+    return [b for block in blocks if block["type"] == "actions" for b in block["elements"]]
 
 
 def answers(calls: list[Call], user: str) -> list[str]:

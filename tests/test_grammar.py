@@ -76,3 +76,34 @@ def test_past_and_unreadable_times_are_refused_with_an_example(text: str, error:
     with pytest.raises(CoopError, match=error) as info:
         parse_when(text, "UTC", NOW)
     assert "friday 5pm" in info.value.message
+
+
+def test_the_readme_commands_table_covers_every_command_and_option() -> None:
+    """Every subcommand and every option of the grammar appears in the README's table, so a
+    new command cannot ship undocumented."""
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    section = readme.read_text().split("## Commands", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `/coop ")]
+    missing = []
+    for spec in GRAMMAR:
+        mine = [r for r in rows if f"`/coop {spec.name}" in r or f"/ `/coop {spec.name}" in r]
+        if not mine:
+            missing.append(f"/coop {spec.name}")
+            continue
+        missing += [
+            f"/coop {spec.name} {o.name}:"
+            for o in spec.options
+            if not any(f"{o.name}:" in r.rsplit(" | ", 1)[0] for r in mine)
+        ]
+    assert missing == []
+
+
+def test_help_explains_the_shaping_commands() -> None:
+    general = help_text()
+    for name in ("edit", "maybe", "handoff", "stop", "calendar"):
+        assert f"/coop {name}" in general
+    assert "role:" in help_text("join") and "for:" in help_text("join")
+    task = help_text("task")
+    assert all(f"{o}:" in task for o in ("roles", "closes", "every", "carry"))

@@ -125,11 +125,14 @@ def test_console_scenario_replayed_as_slack_payloads(tmp_path: Path, mode: Mode)
     card2 = posts[1]
     due = int((START + timedelta(days=3)).timestamp())
     assert f"<!date^{due}^{{date_short_pretty}} at {{time}}|" in str(card2.params["blocks"])
-    buttons = card2.json_field("blocks")[-1]["elements"]
-    assert [(b["action_id"], b["value"]) for b in buttons] == [
+    elements = card2.json_field("blocks")[-1]["elements"]
+    # The buttons, then the menu whose Edit item opens the Edit form.
+    assert [(b["action_id"], b.get("value")) for b in elements] == [
         ("coop_join", "2"),
+        ("coop_maybe", "2"),
         ("coop_leave", "2"),
         ("coop_done", "2"),
+        ("coop_card_menu", None),
     ]
 
     # Cards updated in place: the last edit of #2 shows erin and frank in, dave gone.

@@ -119,7 +119,12 @@ def test_pledges_by_button_and_by_command_tip_the_drive_once(tmp_path: Path, mod
         (task_card,) = card_posts(dave, 2)
         assert task_card.params["channel"] == "C1"
         assert task_card.params["text"] == "#2 Beach clean-up — 3 in"
-        assert [b[0] for b in buttons(task_card)] == ["coop_join", "coop_leave", "coop_done"]
+        assert [b[0] for b in buttons(task_card)] == [
+            "coop_join",
+            "coop_maybe",
+            "coop_leave",
+            "coop_done",
+        ]
         tipped = edits(dave, card)[-1]
         assert tipped.params["text"] == "#1 Beach clean-up — 3 of 3 in (tipped)"
         shown = blocks_text(tipped)

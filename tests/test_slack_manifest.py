@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from adapters.slack.blocks import card_blocks, dm_blocks
-from adapters.slack.surface import BUTTON_NAMES, METHOD_SCOPES, button_action_id
-from bot.cards import Button, Card, Person
+from adapters.slack.blocks import card_blocks, dm_blocks, edit_form
+from adapters.slack.surface import (
+    BUTTON_NAMES,
+    CARD_MENU,
+    JOIN_AS,
+    METHOD_SCOPES,
+    button_action_id,
+)
+from bot.cards import Button, Card, Person, RoleView
 from bot.cli import main
 from tests.fakes.slack import (
     FakeSlack,
     block_actions_payload,
     event_callback_payload,
     message_shortcut_payload,
+    option_picked_payload,
     slash_command_payload,
+    view_submission_payload,
 )
 from tests.slack_support import add_people, make_core, started
 
@@ -120,10 +129,15 @@ def test_the_adapter_handles_what_the_manifest_declares_and_nothing_else(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, manifest = printed_manifest(capsys, monkeypatch, tmp_path)
-    on_cards = ("join", "leave", "done")
+    on_cards = ("join", "maybe", "leave", "done")
     card_buttons = tuple(Button(name, name.title(), 1) for name in on_cards)
     card = Card(1, "task", "T", Person("UA", "a"), "open", None, None, (), (), (), card_buttons)
     buttons = [e["action_id"] for e in card_blocks(card)[-1]["elements"]]
+    # With roles Join is a select, and an editable card has a menu (its Edit opens a form).
+    shaped = replace(card, roles=(RoleView("cook", 2),), editable=True)
+    picks = [(e["action_id"], e["type"]) for e in card_blocks(shaped)[-1]["elements"]]
+    picks = [(a, t) for a, t in picks if t != "button"]
+    assert picks == [(JOIN_AS, "static_select"), (CARD_MENU, "overflow")]
     on_dms = tuple(Button(name, name, 1) for name in BUTTON_NAMES if name not in on_cards)
     dm_buttons = [e["action_id"] for e in dm_blocks("Due soon", on_dms)[-1]["elements"]]
     assert set(buttons + dm_buttons) == {button_action_id(name) for name in BUTTON_NAMES}
@@ -142,6 +156,11 @@ def test_the_adapter_handles_what_the_manifest_declares_and_nothing_else(
     declared += [
         ("interactive", block_actions_payload("UA", "DUA", "1.3", action_id, "1"))
         for action_id in dm_buttons
+    ]
+    declared += [
+        ("interactive", option_picked_payload("UA", "C1", "1.2", JOIN_AS, "1:cook")),
+        ("interactive", option_picked_payload("UA", "C1", "1.2", CARD_MENU, "edit:1", "overflow")),
+        ("interactive", view_submission_payload("UA", {**edit_form(card, "C1"), "id": "V1"}, {})),
     ]
     declared += [
         ("events_api", event_callback_payload({"type": name, "user": "UA", "reaction": "x"}))
@@ -166,7 +185,7 @@ def test_the_adapter_handles_what_the_manifest_declares_and_nothing_else(
                 return handled, unhandled
 
         handled, unhandled = asyncio.run(scenario())
-    assert len(handled) == 1 + 2 + 3 + 7 + 3
+    assert len(handled) == 1 + 2 + 4 + 11 + 3 + 3
     assert handled == [200] * len(handled)
     assert unhandled == [404] * len(unhandled)
     assert {c.method for c in slack.calls} <= set(METHOD_SCOPES)

@@ -83,6 +83,10 @@ class ConsoleChat:
         self._print(header)
         for line in card_lines(card, self.tz_name):
             self._print(f"    {line}")
+        if card.roles and any(b.name == "join" for b in card.buttons):
+            # The console's stand-in for the platforms' "Join as…" menu.
+            picks = " ".join(f"!join:{_typed(r.name)}" for r in card.roles)
+            self._print(f"    join as: {picks}")
 
     # --- the chat port ----------------------------------------------------------------------
 
@@ -176,3 +180,8 @@ class ConsoleChat:
     def note(self, text: str) -> None:
         """A line from the console itself, not from the bot."""
         self._print(f"(console) {text}")
+
+
+def _typed(name: str) -> str:
+    """A role's name as typed after `!join:` (quoted when it has a space)."""
+    return f'"{name}"' if " " in name else name

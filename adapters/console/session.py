@@ -30,6 +30,7 @@ Console syntax (one line each):
   alice: /coop help         alice runs a command
   alice: +pushpin m1        alice reacts to message m1 (-pushpin removes the reaction)
   alice: !join m2           alice presses the "join" button on card m2 (or a DM's button)
+  alice: !join:cook m2      on a task with roles, alice joins it as a cook
   alice: /coop pledge from:m3 goal:5 deadline:friday
                             alice turns message m3 into a pledge drive
   :channel #ops             the next lines happen in #ops (the prompt shows where you are)
@@ -48,7 +49,11 @@ _WORDS = re.compile(rf"(?=.{{1,40}}$){_NAME}+(?: {_NAME}+)*")
 _QUOTED_MENTION = re.compile(rf"@[{_QUOTE}](?P<who>[^{_QUOTE}]{{1,60}})[{_QUOTE}]")
 _REACTION = re.compile(r"^(?P<sign>[+-])(?P<emoji>\S+)\s+(?P<message>m\d+)$")
 _FROM = re.compile(r"(?:^|\s)from:(?P<message>m\d+)(?=\s|$)")
-_BUTTON = re.compile(r"^!(?P<button>[a-z0-9_]+)\s+(?P<message>m\d+)$")
+# `!join m2`, or with a choice (a task's role): `!join:cook m2`, `!join:"line cook" m2`.
+_BUTTON = re.compile(
+    r'^!(?P<button>[a-z0-9_]+)(?::(?:"(?P<quoted>[^"]{1,40})"|(?P<choice>[^\s"]{1,40})))?'
+    r"\s+(?P<message>m\d+)$"
+)
 
 
 class ConsoleSession:
@@ -137,8 +142,10 @@ class ConsoleSession:
             if "button" not in m.groupdict():
                 kind = ReactionAdded if m["sign"] == "+" else ReactionRemoved
                 return kind(actor, ref, m["emoji"])
+            choice = " ".join((m["quoted"] or m["choice"] or "").split())
             if m["button"] in message.buttons:
-                return ButtonPressed(actor, ref, m["button"], message.buttons[m["button"]])
+                number = message.buttons[m["button"]]
+                return ButtonPressed(actor, ref, m["button"], number, choice=choice)
             if message.card_number is None:
                 has = " ".join(f"!{name}" for name in message.buttons)
                 self.chat.private(
@@ -148,7 +155,7 @@ class ConsoleSession:
                     else f"{message.id} has no buttons.",
                 )
                 return None
-            return ButtonPressed(actor, ref, m["button"], message.card_number)
+            return ButtonPressed(actor, ref, m["button"], message.card_number, choice=choice)
         self.chat.post(self.channel, actor.display, text)
         return None
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import discord
 
-from adapters.discord.embeds import card_embed
+from adapters.discord.embeds import card_embed, component_emoji
 from adapters.discord.permissions import cannot_post, missing_to_post
 from adapters.discord.refs import jump_url, member_ref
 from adapters.discord.text import chunks, shorten
-from adapters.discord.views import TitleButton, button_view
+from adapters.discord.views import TitleButton, button_view, card_view
 from bot.cards import Button, Card
 from bot.events import ReplyHandle
 from bot.grammar import MAX_TITLE
@@ -54,6 +54,7 @@ INTERACTION_LIFETIME = timedelta(minutes=15)
 NONCE_WINDOW = timedelta(minutes=2)
 _SEARCHED = 100  # recent messages looked through for one sent before the nonce window
 NO_PINGS = discord.AllowedMentions.none()
+REACTIONS_LIMIT = 20  # distinct reactions on one message
 
 
 def interaction_handle(interaction: discord.Interaction, thinking: bool) -> ReplyHandle:
@@ -122,9 +123,17 @@ async def _sending() -> AsyncIterator[None]:
 class DiscordChat:
     """Implements the core's chat port over the bot's connection."""
 
-    def __init__(self, client: discord.Client, commit_emoji: str, read_text: bool) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        commit_emoji: str,
+        read_text: bool,
+        role_emoji_seen: Callable[[Iterable[str]], None] | None = None,
+    ) -> None:
         self.client = client
         self.commit_emoji = commit_emoji
+        # Told the emoji of every role on a card drawn, so their reactions are let through.
+        self._role_emoji_seen = role_emoji_seen
         # Without the Message Content intent Discord blanks other people's text, so asking
         # for it would only cost a request.
         self.read_text = read_text
@@ -199,8 +208,8 @@ class DiscordChat:
     ) -> MessageRef:
         guild_id = int(channel.community.id)
         target = self.client.get_partial_messageable(int(channel.id), guild_id=guild_id)
-        options: dict[str, Any] = {"embed": card_embed(card), "allowed_mentions": NO_PINGS}
-        view = button_view(card.buttons, guild_id)
+        options: dict[str, Any] = {"embed": self._embed(card), "allowed_mentions": NO_PINGS}
+        view = card_view(card, guild_id)
         if view is not None:
             options["view"] = view
         if reply_to is not None:
@@ -218,17 +227,30 @@ class DiscordChat:
             and not _sealed(card)
             and self.may(guild_id, int(channel.id), "add_reactions", "read_message_history")
         ):
-            # Ready to click; adding a reaction the bot already added changes nothing.
-            self._in_background(sent.add_reaction(self.commit_emoji))
+            # Ready to click (on a task with roles, each role's emoji); adding a reaction
+            # the bot already added changes nothing.
+            for emoji in self._seeds(card):
+                self._in_background(sent.add_reaction(emoji))
         return MessageRef(channel, str(sent.id))
+
+    def _seeds(self, card: Card) -> list[str]:
+        if not card.roles:
+            return [self.commit_emoji]
+        drawn = [component_emoji(role.emoji) for role in card.roles]
+        return [e for e in drawn if e][:REACTIONS_LIMIT]
+
+    def _embed(self, card: Card) -> discord.Embed:
+        if card.roles and self._role_emoji_seen is not None:
+            self._role_emoji_seen(role.emoji for role in card.roles)
+        return card_embed(card)
 
     async def update_card(self, d: Delivery, message: MessageRef, card: Card) -> None:
         guild_id = int(message.channel.community.id)
         channel = self.client.get_partial_messageable(int(message.channel.id), guild_id=guild_id)
-        view = button_view(card.buttons, guild_id)
+        view = card_view(card, guild_id)
         async with _sending():
             await channel.get_partial_message(int(message.id)).edit(
-                embed=card_embed(card), view=view, allowed_mentions=NO_PINGS
+                embed=self._embed(card), view=view, allowed_mentions=NO_PINGS
             )
 
     async def send_dm(

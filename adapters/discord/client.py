@@ -19,10 +19,11 @@ from adapters.discord.chat import DiscordChat
 from adapters.discord.cog import CoopCog
 from adapters.discord.reactions import Position, ReactionGate
 from adapters.discord.refs import PLATFORM
-from adapters.discord.views import CoopButton, TitleButton
+from adapters.discord.views import ChoiceSelect, CoopButton, EditButton, TitleButton
 from bot import pacing
 from bot.config import DiscordSettings
 from bot.core import Core
+from bot.shaping import PALETTE
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +87,17 @@ class CoopBot(commands.AutoShardedBot):
         self.core = core
         self.settings = settings
         prefs = core.coop.prefs
-        self.chat = DiscordChat(self, prefs.commit_emoji, settings.message_content_intent)
-        self.gate = ReactionGate((prefs.track_emoji, prefs.commit_emoji, prefs.done_emoji))
+        configured = (prefs.track_emoji, prefs.commit_emoji, prefs.done_emoji)
+        self.gate = ReactionGate(configured, roles=PALETTE)
+        self.chat = DiscordChat(
+            self, prefs.commit_emoji, settings.message_content_intent, self.gate.learn
+        )
         core.attach(PLATFORM, self.chat, pacing.DISCORD)
 
     async def setup_hook(self) -> None:
         self.tree.on_error = self._command_failed  # type: ignore[method-assign]
         # Buttons are matched by custom_id pattern, so cards from before a restart work.
-        self.add_dynamic_items(CoopButton, TitleButton)
+        self.add_dynamic_items(CoopButton, ChoiceSelect, EditButton, TitleButton)
         await self.add_cog(CoopCog(self, self.core, self.chat))
         # With shards split across processes, the one running shard 0 registers the commands.
         if 0 in (self.settings.shard_ids or [0]):

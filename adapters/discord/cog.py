@@ -1,5 +1,6 @@
-"""The one cog: /coop, the "Track as task" and "Start a pledge drive" menus, buttons (on cards
-and in DMs), forms and reactions, each turned into a neutral event for the core."""
+"""The one cog: /coop, the "Track as task" and "Start a pledge drive" menus, buttons and
+selects (on cards and in DMs), forms (the Edit form included) and reactions, each turned into
+a neutral event for the core."""
 
 from __future__ import annotations
 
@@ -24,8 +25,16 @@ from adapters.discord.refs import (
     message_ref,
 )
 from adapters.discord.text import shorten
-from adapters.discord.views import COG_NAME, DriveForm, DriveModal, TitleModal
+from adapters.discord.views import (
+    COG_NAME,
+    DriveForm,
+    DriveModal,
+    EditForm,
+    EditModal,
+    TitleModal,
+)
 from bot.app import channel_of
+from bot.cards import Card
 from bot.core import Core
 from bot.drives import parse_sealed
 from bot.errors import CoopError
@@ -33,6 +42,7 @@ from bot.events import (
     ButtonPressed,
     CommandInvoked,
     DriveRequested,
+    EditRequested,
     Event,
     Inbound,
     MessageTracked,
@@ -122,19 +132,59 @@ class CoopCog(commands.Cog, name=COG_NAME):
         await _open(interaction, modal)
 
     async def on_button(
-        self, interaction: discord.Interaction, name: str, guild_id: int, number: int
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        guild_id: int,
+        number: int,
+        choice: str = "",
     ) -> None:
-        """A button on a card or under a DM, including ones sent before a restart. One
-        pressed in another guild than its custom_id names is ignored."""
+        """A button on a card or under a DM, or an option picked from a card's select (its
+        `choice`), including ones sent before a restart. One used in another guild than its
+        custom_id names is ignored."""
         if interaction.guild_id not in (None, guild_id) or interaction.message is None:
             await _acknowledge(interaction, thinking=False)
             return
         community = community_ref(guild_id, self.bot.get_guild(guild_id))
         ref = message_ref(community, interaction.message.channel.id, interaction.message.id)
         event = ButtonPressed(
-            _actor(interaction, community), ref, name, number, str(interaction.id)
+            _actor(interaction, community), ref, name, number, str(interaction.id), choice
         )
         await self._take(event, interaction, thinking=False)
+
+    async def on_edit(self, interaction: discord.Interaction, guild_id: int, number: int) -> None:
+        """A card's Edit button: the form opens at once (Discord takes a modal only as the
+        first answer), prefilled from the card when it is found in time."""
+        if interaction.guild_id != guild_id or interaction.message is None:
+            await _acknowledge(interaction, thinking=False)
+            return
+        card = await self._open_card(community_ref(guild_id, interaction.guild), number)
+        modal = EditModal(guild_id, interaction.message.channel.id, number, card)
+        await _open(interaction, modal)
+
+    async def on_edit_form(
+        self,
+        interaction: discord.Interaction,
+        guild_id: int,
+        channel_id: int,
+        number: int,
+        form: EditForm,
+    ) -> None:
+        """The Edit form, submitted: the core checks who may edit and what was typed, and
+        answers privately."""
+        community = community_ref(guild_id, self.bot.get_guild(guild_id))
+        name = self.chat.channel_name(guild_id, channel_id)
+        event = EditRequested(
+            _actor(interaction, community),
+            channel_ref(community, channel_id, name),
+            number,
+            form.title,
+            form.need,
+            form.due,
+            form.closes,
+            str(interaction.id),
+        )
+        await self._take(event, interaction, thinking=True)
 
     async def on_title_given(
         self,
@@ -257,6 +307,15 @@ class CoopCog(commands.Cog, name=COG_NAME):
         return [app_commands.Choice(name=z, value=z) for z in found]
 
     # --- shared -----------------------------------------------------------------------------
+
+    async def _open_card(self, community: CommunityRef, number: int) -> Card | None:
+        """The card of open action `number`; None when there is none, or the database does
+        not answer in time to open a form within Discord's 3 seconds."""
+        try:
+            cards = await asyncio.wait_for(self.core.coop.open_cards(community), SUGGEST_TIMEOUT)
+        except TimeoutError:
+            return None
+        return next((card for card in cards if card.number == number), None)
 
     async def _take(
         self,

@@ -12,6 +12,13 @@ after a resume carries its original one. So, per (person, message, emoji):
 - what passes goes to the core with `gw:<session>:<seq>` as its event id, which the core
   records in the database, so a replay is refused even if this memory forgot the key.
 
+Which emoji pass: the configured ones (track, join, done) anywhere; on the bot's own messages
+(its cards; Discord names the author on adds) any emoji Discord draws, since a task's roles
+each have one; and, adds or removes anywhere, the emoji roles are known to use (the default
+palette, and every role emoji on a card drawn since start-up). A removal of a role's own emoji
+(`driver:2:car`) from a tracked message, before any card with it was drawn since a restart, is
+not seen: Discord says nothing about the message with a removal.
+
 What none of this can tell apart is a stale add delivered in a later session, after its remove,
 from a genuine second add: Discord sends no timestamp with reactions.
 """
@@ -19,11 +26,12 @@ from a genuine second add: Discord sends no timestamp with reactions.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import discord
 
-from bot.emoji_names import canonical
+from bot.emoji_names import canonical, is_known
 
 
 @dataclass(frozen=True)
@@ -55,10 +63,14 @@ class _Seen:
 
 
 class ReactionGate:
-    """Admits reactions with the configured emoji, once per change, from people (not the bot)."""
+    """Admits reactions with the configured emoji, or a role's, once per change, from people
+    (not the bot)."""
 
-    def __init__(self, emoji: tuple[str, ...], memory: int = 100_000) -> None:
+    def __init__(
+        self, emoji: tuple[str, ...], memory: int = 100_000, roles: Iterable[str] = ()
+    ) -> None:
         self.emoji = frozenset(emoji)
+        self.role_emoji = {canonical(e) for e in roles}
         self._memory = memory
         self._seen: OrderedDict[tuple[int, int, int, str], _Seen] = OrderedDict()
 
@@ -69,9 +81,9 @@ class ReactionGate:
         if payload.guild_id is None or payload.user_id == bot_id or payload.emoji.id is not None:
             return None
         emoji = canonical(payload.emoji.name or "")
-        if emoji not in self.emoji:
-            return None
         added = payload.event_type == "REACTION_ADD"
+        if not self._wanted(payload, emoji, added, bot_id):
+            return None
         key = (payload.guild_id, payload.user_id, payload.message_id, emoji)
         seen = self._seen.get(key)
         if seen is not None and _replayed(at, seen.position):
@@ -80,6 +92,18 @@ class ReactionGate:
         if seen is not None and seen.added == added:
             return None
         return GatewayReaction(payload, added, emoji, at.event_id if at else None)
+
+    def learn(self, emoji: Iterable[str]) -> None:
+        """Emoji roles use (from a card being drawn): their reactions pass, anywhere."""
+        self.role_emoji.update(canonical(e) for e in emoji if e)
+
+    def _wanted(
+        self, payload: discord.RawReactionActionEvent, emoji: str, added: bool, bot_id: int | None
+    ) -> bool:
+        if emoji in self.emoji or emoji in self.role_emoji:
+            return True
+        own = bot_id is not None and payload.message_author_id == bot_id
+        return added and own and is_known(emoji)
 
     def _remember(self, key: tuple[int, int, int, str], seen: _Seen) -> None:
         self._seen[key] = seen

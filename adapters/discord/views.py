@@ -1,4 +1,5 @@
-"""Persistent components: the core's buttons (on cards and under DMs), the "give it a
+"""Persistent components: the core's buttons (on cards and under DMs), the role select that
+stands for Join on a task with roles, the card's Edit button and its form, the "give it a
 title" button and its modal, and the form that starts a pledge drive from a message.
 
 Their custom_ids carry everything needed (button, guild, number or message), and the classes
@@ -15,10 +16,12 @@ from typing import Any, Protocol, cast
 
 import discord
 
+from adapters.discord.embeds import component_emoji
 from adapters.discord.text import shorten
-from bot.cards import Button
+from bot.cards import Button, Card, RoleView
 from bot.drives import MAX_UNIT
 from bot.grammar import MAX_TITLE
+from bot.usecases import NONE_WORDS
 
 COG_NAME = "Coop"
 
@@ -29,10 +32,21 @@ _STYLES = {
     "done": discord.ButtonStyle.primary,
     "checkin_done": discord.ButtonStyle.success,
     "pledge_did": discord.ButtonStyle.success,
+    "confirm": discord.ButtonStyle.success,
+    "handoff_yes": discord.ButtonStyle.success,
 }
 # Open modals are forgotten after 15 minutes, when the interaction token would be dead anyway.
 MODAL_TIMEOUT = 15 * 60
 LABEL_LIMIT = 80  # a button's label
+# A select's options, each one's label, value and description, and its placeholder.
+OPTIONS_LIMIT = 25
+OPTION_LIMIT = 100
+PLACEHOLDER_LIMIT = 150
+# A modal's title and its inputs' labels; an input's placeholder.
+MODAL_TITLE_LIMIT = 45
+INPUT_PLACEHOLDER_LIMIT = 100
+JOIN_AS = "Join as…"
+EDIT_LABEL = "Edit"
 
 
 @dataclass(frozen=True)
@@ -47,11 +61,39 @@ class DriveForm:
     title: str = ""
 
 
+@dataclass(frozen=True)
+class EditForm:
+    """The Edit form as submitted, as EditRequested takes it: None leaves a thing as it is,
+    "" clears it; the rest as typed (the core checks it like `/coop edit`'s options)."""
+
+    title: str | None = None
+    need: str | None = None
+    due: str | None = None
+    closes: str | None = None
+
+
 class ComponentHandler(Protocol):
     """What the cog does when someone uses one of these components."""
 
     async def on_button(
-        self, interaction: discord.Interaction, name: str, guild_id: int, number: int
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        guild_id: int,
+        number: int,
+        choice: str = "",
+    ) -> None: ...
+
+    async def on_edit(self, interaction: discord.Interaction, guild_id: int, number: int) -> None:
+        """Open the Edit form of task `number` (a modal must be the interaction's answer)."""
+
+    async def on_edit_form(
+        self,
+        interaction: discord.Interaction,
+        guild_id: int,
+        channel_id: int,
+        number: int,
+        form: EditForm,
     ) -> None: ...
 
     async def on_title_given(
@@ -120,6 +162,119 @@ def button_view(buttons: tuple[Button, ...], guild_id: int) -> discord.ui.View |
     for button in buttons:
         view.add_item(CoopButton(button.name, button.label, guild_id, button.number))
     return view
+
+
+def card_view(card: Card, guild_id: int) -> discord.ui.View | None:
+    """A card's components: its buttons, Join as a role select on a task with roles (on a
+    row of its own, above the buttons), and Edit when the card may be edited."""
+    view = discord.ui.View(timeout=None)
+    for button in card.buttons:
+        if button.name == "join" and card.roles:
+            view.add_item(
+                ChoiceSelect(button.name, guild_id, button.number, role_options(card.roles))
+            )
+        else:
+            view.add_item(CoopButton(button.name, button.label, guild_id, button.number))
+    if card.editable:
+        view.add_item(EditButton(guild_id, card.number))
+    return view if view.children else None
+
+
+def role_options(roles: tuple[RoleView, ...]) -> list[discord.SelectOption]:
+    """One option per role (Discord takes 25), its value the role's name, its description how
+    full it is; with the role's emoji when it is one Discord draws (not a custom name)."""
+    options: list[discord.SelectOption] = []
+    values: set[str] = set()
+    for role in roles:
+        value = role.name[:OPTION_LIMIT]
+        if value in values:  # Discord refuses two options with one value
+            continue
+        values.add(value)
+        full = role.need is not None and role.in_count >= role.need
+        description = role.progress + (" · full: you'd be on the waitlist" if full else "")
+        options.append(
+            discord.SelectOption(
+                label=shorten(role.name, OPTION_LIMIT),
+                value=value,
+                description=shorten(description, OPTION_LIMIT),
+                emoji=component_emoji(role.emoji),
+            )
+        )
+        if len(options) == OPTIONS_LIMIT:
+            break
+    return options
+
+
+class ChoiceSelect(
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=r"coop:pick:(?P<name>[a-z0-9_]+):(?P<guild>\d+):(?P<number>\d+)",
+):
+    """A core button that asks which (Join on a task with roles): the option picked comes
+    back as that button pressed, with the pick as its choice."""
+
+    def __init__(
+        self, name: str, guild_id: int, number: int, options: list[discord.SelectOption]
+    ) -> None:
+        self.name, self.guild_id, self.number = name, guild_id, number
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"coop:pick:{name}:{guild_id}:{number}",
+                placeholder=shorten(JOIN_AS, PLACEHOLDER_LIMIT),
+                options=options,
+                min_values=1,
+                max_values=1,
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> ChoiceSelect:
+        # The options come back with the message: the ones it was posted with.
+        options = list(getattr(item, "options", None) or [])
+        return cls(match["name"], int(match["guild"]), int(match["number"]), options)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        picked = self.item.values[0] if self.item.values else ""
+        await _handler(interaction).on_button(
+            interaction, self.name, self.guild_id, self.number, picked
+        )
+
+
+class EditButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"coop:form:edit:(?P<guild>\d+):(?P<number>\d+)",
+):
+    """The Edit button on a card that may be edited: opens the Edit form (for anyone; the
+    core tells whoever may not edit so, when the form comes back)."""
+
+    def __init__(self, guild_id: int, number: int) -> None:
+        self.guild_id, self.number = guild_id, number
+        super().__init__(
+            discord.ui.Button(
+                label=EDIT_LABEL,
+                emoji="✏️",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"coop:form:edit:{guild_id}:{number}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> EditButton:
+        return cls(int(match["guild"]), int(match["number"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _handler(interaction).on_edit(interaction, self.guild_id, self.number)
 
 
 class TitleButton(
@@ -221,6 +376,91 @@ class DriveModal(discord.ui.Modal):
             title=self.title_input.value if self.title_input is not None else "",
         )
         await _handler(interaction).on_drive_form(interaction, *self.ids, self.text, form)
+
+
+class EditModal(discord.ui.Modal):
+    """The Edit form of task `number`, prefilled with its title and need from `card` (None
+    when the card could not be looked up in time: then every field left blank is kept). A
+    task with roles has no need to edit (each role counts its own): no input for it."""
+
+    def __init__(self, guild_id: int, channel_id: int, number: int, card: Card | None) -> None:
+        super().__init__(
+            title=shorten(f"Edit #{number}", MODAL_TITLE_LIMIT),
+            custom_id=_opening("edit", number),
+            timeout=MODAL_TIMEOUT,
+        )
+        self.ids = (guild_id, channel_id, number)
+        self.card = card
+        known = card is not None
+        self.title_input: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+            label="Title",
+            default=card.title[:MAX_TITLE] or None if card is not None else None,
+            placeholder="What needs doing (blank: unchanged)",
+            required=False,
+            max_length=MAX_TITLE,
+        )
+        need = str(card.need) if card is not None and card.need else ""
+        self.need: discord.ui.TextInput[EditModal] | None = None
+        if card is None or not card.roles:
+            self.need = discord.ui.TextInput(
+                label="People needed",
+                default=need or None,
+                placeholder="A number; blank or none: no limit" if known else _KEEP_OR_NONE,
+                required=False,
+                max_length=12,
+            )
+        self.due: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+            label="Due",
+            placeholder=_placeholder('"friday 5pm"; blank: unchanged; none: no due time'),
+            required=False,
+            max_length=100,
+        )
+        self.closes: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+            label="Sign-up closes",
+            placeholder=_placeholder('"friday 6pm"; blank: unchanged; none: no cut-off'),
+            required=False,
+            max_length=100,
+        )
+        for item in (self.title_input, self.need, self.due, self.closes):
+            if item is not None:
+                self.add_item(item)
+
+    def form(self) -> EditForm:
+        """What was changed: a field left as it was prefilled is None, as is a blank one
+        (but a blank need that had one clears it: blank means no limit)."""
+        title = self.title_input.value.strip()
+        prefilled = self.card.title[:MAX_TITLE] if self.card is not None else ""
+        unchanged_title = not title or title == prefilled
+        need = self.need.value.strip() if self.need is not None else ""
+        need_change = _cleared(need)
+        if self.card is not None and self.need is not None:
+            # Prefilled, blank is no limit: the change is whatever differs from before.
+            before = str(self.card.need) if self.card.need else ""
+            wanted = need_change or ""
+            need_change = None if wanted == before else wanted
+        return EditForm(
+            title=None if unchanged_title else title,
+            need=need_change,
+            due=_cleared(self.due.value.strip()),
+            closes=_cleared(self.closes.value.strip()),
+        )
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await _handler(interaction).on_edit_form(interaction, *self.ids, self.form())
+
+
+_KEEP_OR_NONE = "A number; blank: unchanged; none: no limit"
+
+
+def _placeholder(text: str) -> str:
+    return shorten(f"e.g. {text}", INPUT_PLACEHOLDER_LIMIT)
+
+
+def _cleared(typed: str) -> str | None:
+    """A typed field as EditRequested takes it: blank None (unchanged), "none" "" (clear)."""
+    if not typed:
+        return None
+    return "" if typed.lower() in NONE_WORDS else typed
 
 
 def _opening(kind: str, message_id: int) -> str:

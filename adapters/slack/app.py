@@ -11,13 +11,15 @@ from typing import Any, TypeVar
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from adapters.slack import payloads
-from adapters.slack.blocks import drive_form, home_view
+from adapters.slack.blocks import drive_form, edit_form, home_view
 from adapters.slack.chat import RESPONSE_URL, RESPONSE_URL_LIFETIME, SeenMessage, SlackChat
 from adapters.slack.directory import Workspace
+from adapters.slack.surface import EDIT_ITEM
 from bot.core import Core
 from bot.emoji_names import canonical
-from bot.events import Event, Inbound, ReplyHandle
-from bot.refs import CommunityRef, MemberRef
+from bot.events import EditRequested, Event, Inbound, ReplyHandle
+from bot.refs import CommunityRef, MemberRef, MessageRef
+from bot.shaping import PALETTE
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +58,19 @@ class SlackAdapter:
         self.core = core
         self.chat = chat
         prefs = core.coop.prefs
-        self._emoji = {prefs.track_emoji, prefs.commit_emoji, prefs.done_emoji}
+        # Roles given no emoji of their own take one of the palette's.
+        self._emoji = {prefs.track_emoji, prefs.commit_emoji, prefs.done_emoji, *PALETTE}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _take(self, event: Event, body: Payload) -> None:
+        await self.core.inbox.receive(Inbound(event, self._reply(body)))
+
+    def _reply(self, body: Payload) -> ReplyHandle | None:
         url = body.get("response_url")
-        reply = None
-        if url:
-            expires = self.core.dispatcher.clock.now() + RESPONSE_URL_LIFETIME
-            reply = ReplyHandle(RESPONSE_URL, str(url), expires)
-        await self.core.inbox.receive(Inbound(event, reply))
+        if not url:
+            return None
+        expires = self.core.dispatcher.clock.now() + RESPONSE_URL_LIFETIME
+        return ReplyHandle(RESPONSE_URL, str(url), expires)
 
     @staticmethod
     def _actor(body: Payload, ws: Workspace) -> MemberRef:
@@ -84,7 +89,8 @@ class SlackAdapter:
         def read() -> Event | None:
             # Most reactions are not ours: skip them before any database write.
             name = canonical(payloads.reaction_name(str(body["event"]["reaction"])))
-            if name not in self._emoji:
+            # A role's own emoji is known once its card was drawn here (see SlackChat).
+            if name not in self._emoji and name not in self.chat.role_emoji:
                 return None
             return payloads.reaction_event(body, ws, self._actor(body, ws))
 
@@ -122,6 +128,43 @@ class SlackAdapter:
 
     async def on_drive_form(self, body: Payload, ws: Workspace) -> None:
         event = _read("form", lambda: payloads.drive_form_event(body, ws, self._actor(body, ws)))
+        if event is not None:
+            await self._take(event, body)
+
+    async def on_card_menu(self, body: Payload, ws: Workspace) -> None:
+        """An item of a card's overflow menu: Edit opens the Edit form, filled in with the
+        task as it is; nothing is recorded until the form is submitted."""
+        picked = _read("menu", lambda: payloads.menu_item(body, ws))
+        trigger = _read("menu", lambda: str(body["trigger_id"]))
+        actor = _read("menu", lambda: self._actor(body, ws))
+        if picked is None or trigger is None or actor is None or picked[0] != EDIT_ITEM:
+            log.info("ignored a card menu item that is not one of ours")
+            return
+        _, number, message = picked
+        self.spawn(self._open_edit_form(ws, trigger, actor, number, message, self._reply(body)))
+
+    async def _open_edit_form(
+        self,
+        ws: Workspace,
+        trigger_id: str,
+        actor: MemberRef,
+        number: int,
+        message: MessageRef,
+        reply: ReplyHandle | None,
+    ) -> None:
+        # The trigger lasts 3 seconds: one query for the open cards, then the form.
+        cards = await self.core.coop.open_cards(ws.community)
+        card = next((c for c in cards if c.number == number), None)
+        if card is None:
+            # The card was drawn when the task was open; it has closed since.
+            inbound = Inbound(EditRequested(actor, message.channel, number), reply)
+            text = f"#{number} isn't open any more, so it can't be edited."
+            await self.core.coop.tell(inbound, text)
+            return
+        await self._open_form(ws, trigger_id, edit_form(card, message.channel.id))
+
+    async def on_edit_form(self, body: Payload, ws: Workspace) -> None:
+        event = _read("form", lambda: payloads.edit_form_event(body, ws, self._actor(body, ws)))
         if event is not None:
             await self._take(event, body)
 

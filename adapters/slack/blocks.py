@@ -9,9 +9,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.slack.surface import DRIVE_FORM, button_action_id
+from adapters.slack.surface import (
+    CARD_MENU,
+    DRIVE_FORM,
+    EDIT_FORM,
+    EDIT_ITEM,
+    JOIN_AS,
+    button_action_id,
+)
 from adapters.slack.text import inert, trim
-from bot.cards import Button, Card, DriveView, Person
+from bot import grammar
+from bot.cards import Button, Card, DriveView, Person, RoleView
 from bot.drives import MAX_UNIT
 from bot.refs import MessageRef
 
@@ -26,11 +34,16 @@ PRIVATE_METADATA_LIMIT = 3000
 # Lengths of plain_text objects, which show their text as it is (it never goes through inert).
 BUTTON_LABEL_LIMIT = 75
 OPTION_LIMIT = 75
+OPTION_VALUE_LIMIT = 150
+SELECT_OPTIONS_LIMIT = 100
 HEADER_LIMIT = 150
 PLACEHOLDER_LIMIT = 150
 MODAL_TITLE_LIMIT = 24  # a modal's title and its submit and close buttons
 LABEL_LIMIT = 2000  # an input's label and hint
 _PEOPLE_LIMIT = 900  # three people lists and a progress bar fit in one section
+# What a section of people lists holds besides the lists: labels, counts, a progress bar.
+_LABELS_ROOM = 300
+_ROLE_NAME_SHOWN = 60
 
 _STATE_LABELS = {
     "closed": "completed",
@@ -40,6 +53,8 @@ _STATE_LABELS = {
 }
 # The drive form's inputs; each input block and its element share the name.
 GOAL, DEADLINE, UNIT, SEALED = "goal", "deadline", "unit", "sealed"
+# The Edit form's, named as /coop edit's options.
+TITLE, NEED, DUE, CLOSES = "title", "need", "due", "closes"
 
 
 def due_text(when: datetime) -> str:
@@ -85,14 +100,17 @@ def card_fallback(card: Card) -> str:
 
 
 def card_blocks(card: Card) -> list[Block]:
-    """A card: title, who made it and when it is due, progress, who is in, and its buttons."""
+    """A card: title, who made it and when it is due, progress, who is in (by role, when it
+    has roles), and its buttons (Join as a select of the roles) and Edit menu."""
     about, lines = _drive_text(card, card.drive) if card.drive is not None else _task_text(card)
     blocks: list[Block] = [
         _section(f"{_title_line(card)}\n{about}"),
         _section("\n".join(lines)),
     ]
-    if card.buttons:
-        blocks.append(_actions(f"coop_card_{card.number}", card.buttons))
+    if card.drive is None and card.roles:
+        blocks.append(_section("\n".join(_role_lines(card.roles))))
+    if card.buttons or card.editable:
+        blocks.append(_card_actions(card))
     return blocks[:MESSAGE_BLOCK_LIMIT]
 
 
@@ -100,13 +118,68 @@ def _task_text(card: Card) -> tuple[str, list[str]]:
     about = f"Created by <@{card.creator.id}>"
     if due := _due(card):
         about += f" · {due}"
+    shape = []
+    if card.signup_closed:
+        shape.append("🚫 Sign-up closed")
+    elif card.closes_at is not None and card.state == "open":
+        shape.append(f"Sign-up closes {due_text(card.closes_at)}")
+    if card.repeats:
+        shape.append(f"🔁 Repeats {inert(card.repeats.removeprefix('repeats '), 200)}")
+    if shape:
+        about += "\n" + " · ".join(shape)
     progress = f"{card.progress_bar()} {inert(card.progress)}".strip()
-    people = [progress, f"*In:* {mentions(card.committed)}"]
-    if card.done:
-        people.append(f"*Done:* {mentions(card.done)}")
-    if card.waitlist:
-        people.append(f"*Waitlist:* {mentions(card.waitlist)}")
+    # With roles, who is in and waiting is shown role by role (in their own section).
+    lists: list[tuple[str, tuple[Person, ...]]] = [] if card.roles else [("In", card.committed)]
+    if card.done and not card.roles:
+        lists.append(("Done", card.done))
+    if card.waitlist and not card.roles:
+        lists.append(("Waitlist", card.waitlist))
+    if card.maybe:
+        lists.append(("Maybe", card.maybe))
+    room = _list_room(len(lists))
+    people = [progress] + [f"*{name}:* {mentions(who, room)}" for name, who in lists]
     return about, people
+
+
+def _list_room(lists: int) -> int:
+    """How long each of `lists` people lists sharing one section may be."""
+    return min(_PEOPLE_LIMIT, (SECTION_TEXT_LIMIT - _LABELS_ROOM) // max(1, lists))
+
+
+def role_emoji(emoji: str) -> str:
+    """A role's emoji as mrkdwn: a character as it is, a (custom) short name as `:name:`."""
+    if not emoji:
+        return ""
+    if emoji.isascii():
+        name = "".join(ch for ch in emoji if ch.isalnum() or ch in "_-+'")
+        return f":{name}:" if name else ""
+    return inert(emoji, 20)
+
+
+def _role_count(role: RoleView) -> str:
+    return f"{role.in_count}/{role.need}" if role.need else str(role.in_count)
+
+
+def _role_lines(roles: tuple[RoleView, ...]) -> list[str]:
+    """`🚗 *driver* 1/2: <@U1> · waitlist: <@U2>`, one line per role."""
+    lists = sum(1 + bool(r.done) + bool(r.waitlist) for r in roles)
+    # Every role's line has its name and count besides its lists.
+    room = min(
+        _PEOPLE_LIMIT,
+        (SECTION_TEXT_LIMIT - len(roles) * (_ROLE_NAME_SHOWN + 60)) // max(1, lists),
+    )
+    lines = []
+    for role in roles:
+        emoji = role_emoji(role.emoji)
+        name = inert(role.name, _ROLE_NAME_SHOWN)
+        line = f"{emoji} *{name}*" if emoji else f"*{name}*"
+        line += f" {_role_count(role)}: {mentions(role.committed, room)}"
+        if role.done:
+            line += f" · done: {mentions(role.done, room)}"
+        if role.waitlist:
+            line += f" · waitlist: {mentions(role.waitlist, room)}"
+        lines.append(line)
+    return lines
 
 
 def _drive_text(card: Card, drive: DriveView) -> tuple[str, list[str]]:
@@ -179,6 +252,63 @@ def drive_form(message: MessageRef, text: str) -> Block:
                         }
                     ],
                 },
+                optional=True,
+            ),
+        ],
+    }
+
+
+def edit_form(card: Card, channel_id: str) -> Block:
+    """The form a card's Edit menu item opens: title and need filled in as they are, due time
+    and cut-off left empty (empty keeps them, "none" clears them). What it edits, and what it
+    showed, ride along in the private metadata."""
+    limits = {name: grammar.SUBCOMMANDS["edit"].option(name).limit for name in (NEED, DUE)}
+    # A title longer than the limit (tracked from a long message) must still fit its field.
+    title_limit = max(grammar.MAX_TITLE, len(card.title))
+    need = str(card.need) if card.need else ""
+    title_input = _text_input("Saturday market stall", title_limit) | {"initial_value": card.title}
+    need_input = _text_input("3", limits[NEED]) | ({"initial_value": need} if need else {})
+
+    # Shown in mrkdwn (a context block), where Slack writes dates in each reader's zone.
+    due = f"due {due_text(card.due_at)}" if card.due_at else "no due time"
+    closes = f"sign-up closes {due_text(card.closes_at)}" if card.closes_at else "no cut-off"
+    keep = "Leave empty to keep it as it is; type “none” to remove it"
+    now = f"*#{card.number} {inert(card.title, 300)}*: now {due} · {closes}"
+
+    about = {"channel": channel_id, "number": card.number, "title": card.title, "need": need}
+    metadata = json.dumps(about, ensure_ascii=False)
+    if len(metadata) > PRIVATE_METADATA_LIMIT:
+        # Without the title shown, whatever the form sends as title counts as typed.
+        metadata = json.dumps(about | {"title": None})
+    return {
+        "type": "modal",
+        "callback_id": EDIT_FORM,
+        "title": _plain(f"Edit #{card.number}", MODAL_TITLE_LIMIT),
+        "submit": _plain("Save", MODAL_TITLE_LIMIT),
+        "close": _plain("Cancel", MODAL_TITLE_LIMIT),
+        "private_metadata": metadata,
+        "blocks": [
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": now}]},
+            _input(TITLE, "Title", title_input),
+            _input(
+                NEED,
+                "People needed",
+                need_input,
+                hint="How many people it takes; leave empty for no limit",
+                optional=True,
+            ),
+            _input(
+                DUE,
+                "Due",
+                _text_input("sunday 11am", limits[DUE]),
+                hint=keep,
+                optional=True,
+            ),
+            _input(
+                CLOSES,
+                "Sign-up closes",
+                _text_input("saturday 8am", grammar.SUBCOMMANDS["edit"].option(CLOSES).limit),
+                hint=keep,
                 optional=True,
             ),
         ],
@@ -266,10 +396,19 @@ def _home_lines(card: Card, member_id: str) -> str:
         left = f" · {inert(card.drive.time_left)}" if card.drive.time_left else ""
         closes = f"sign-up closes {due_text(card.drive.deadline_at)}{left}"
         return f"{inert(card.progress)} · {closes}\nYou've pledged"
-    waiting = any(p.id == member_id for p in card.waitlist)
+
+    def among(people: Sequence[Person]) -> bool:
+        return any(p.id == member_id for p in people)
+
     due = _due(card)
     line = inert(card.progress) + (f" · {due}" if due else "")
-    return line + ("\nYou're on the waitlist" if waiting else "\nYou're in")
+    role = next((r for r in card.roles if among((*r.committed, *r.done, *r.waitlist))), None)
+    as_role = f" as {inert(role.name, _ROLE_NAME_SHOWN)}" if role is not None else ""
+    if among(card.maybe):
+        return line + "\nYou said maybe"
+    if among(card.waitlist):
+        return line + f"\nYou're on the waitlist{as_role}"
+    return line + f"\nYou're in{as_role}"
 
 
 def _actions(block_id: str, buttons: Sequence[Button]) -> Block:
@@ -277,17 +416,66 @@ def _actions(block_id: str, buttons: Sequence[Button]) -> Block:
     return {
         "type": "actions",
         "block_id": block_id,
-        "elements": [
-            {
-                "type": "button",
-                "action_id": button_action_id(button.name),
-                "value": str(button.number),
-                "text": _plain(button.label, BUTTON_LABEL_LIMIT) | {"emoji": True},
-                **({"style": "primary"} if button.name == "join" else {}),
-            }
-            for button in buttons[:ACTIONS_LIMIT]
-        ],
+        "elements": [_button(button) for button in buttons[:ACTIONS_LIMIT]],
     }
+
+
+_PRIMARY = {"join", "confirm", "handoff_yes"}
+
+
+def _button(button: Button) -> Block:
+    return {
+        "type": "button",
+        "action_id": button_action_id(button.name),
+        "value": str(button.number),
+        "text": _plain(button.label, BUTTON_LABEL_LIMIT) | {"emoji": True},
+        **({"style": "primary"} if button.name in _PRIMARY else {}),
+    }
+
+
+def _card_actions(card: Card) -> Block:
+    """A card's buttons, Join as a select of the roles on a task with roles, then its menu."""
+    room = ACTIONS_LIMIT - (1 if card.editable else 0)
+    elements = [
+        _join_select(card, button) if button.name == "join" and card.roles else _button(button)
+        for button in card.buttons[:room]
+    ]
+    if card.editable:
+        elements.append(
+            {
+                "type": "overflow",
+                "action_id": CARD_MENU,
+                "options": [_option("✏️ Edit", f"{EDIT_ITEM}:{card.number}")],
+            }
+        )
+    return {"type": "actions", "block_id": f"coop_card_{card.number}", "elements": elements}
+
+
+def _join_select(card: Card, join: Button) -> Block:
+    """ "Join as…": one option per role, `<number>:<role>`, with the role's progress."""
+    options, values = [], set()
+    for role in card.roles:
+        value = f"{join.number}:{role.name}"
+        # A role whose name does not fit an option's value is still joined with `role:`.
+        if len(value) > OPTION_VALUE_LIMIT or value in values:
+            continue
+        values.add(value)
+        emoji = role_emoji(role.emoji)
+        count = f"{role.in_count}/{role.need}" if role.need else f"{role.in_count} in"
+        full = ", full" if role.need and role.in_count >= role.need else ""
+        options.append(_option(f"{emoji} {role.name} ({count}{full})".strip(), value))
+    if not options:  # a select needs one; the button makes the core ask which role
+        return _button(join)
+    return {
+        "type": "static_select",
+        "action_id": JOIN_AS,
+        "placeholder": _plain(f"{join.label} as…", PLACEHOLDER_LIMIT) | {"emoji": True},
+        "options": options[:SELECT_OPTIONS_LIMIT],
+    }
+
+
+def _option(text: str, value: str) -> Block:
+    return {"text": _plain(text, OPTION_LIMIT) | {"emoji": True}, "value": value}
 
 
 def _section(text: str) -> Block:

@@ -12,7 +12,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from adapters.slack.payloads import unescape
 from adapters.slack.text import inert
 from adapters.slack.workspaces import Workspaces
 from bot.cards import Button, Card
+from bot.emoji_names import canonical
 from bot.events import ReplyHandle
 from bot.ports import (
     Delivery,
@@ -169,6 +170,13 @@ class SlackChat:
         self.workspaces = workspaces
         self.directory = directory
         self.messages = messages
+        # The emoji of the roles on cards drawn here: reactions with them go to the core.
+        self.role_emoji: set[str] = set()
+
+    def _drawn(self, card: Card) -> list[dict[str, Any]]:
+        """The blocks of `card`, noting the emoji of its roles."""
+        self.role_emoji.update(canonical(r.emoji) for r in card.roles if r.emoji)
+        return card_blocks(card)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -205,7 +213,7 @@ class SlackChat:
                 channel.id,
                 thread,
                 text=card_fallback(card),
-                blocks=card_blocks(card),
+                blocks=self._drawn(card),
             )
         except Refused as err:
             if str(err) in _NOT_IN_CHANNEL:
@@ -225,7 +233,7 @@ class SlackChat:
                 channel=message.channel.id,
                 ts=message.id,
                 text=card_fallback(card),
-                blocks=card_blocks(card),
+                blocks=self._drawn(card),
             )
 
     async def send_dm(
@@ -271,7 +279,8 @@ class SlackChat:
         ephemeral message up, so one whose send was cut off by a crash is sent again.)"""
         client = await self.workspaces.sending(to.community)
         shown = inert(text, MESSAGE_TEXT_LIMIT) if card is None else card_fallback(card)
-        blocks = card_blocks(card) if card is not None else None
+        # A private copy of a card (`/coop show`) takes no actions: no buttons, no Edit menu.
+        blocks = self._drawn(replace(card, editable=False)) if card is not None else None
         try:
             async with _sending():
                 await client.chat_postEphemeral(

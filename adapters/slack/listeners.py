@@ -19,9 +19,12 @@ from adapters.slack.directory import Workspace
 from adapters.slack.surface import (
     BOT_EVENTS,
     BUTTON_ACTION,
+    CARD_MENU,
     COMMAND,
     DRIVE_FORM,
     DRIVE_SHORTCUT,
+    EDIT_FORM,
+    JOIN_AS,
     OAUTH_EVENTS,
     TRACK_SHORTCUT,
 )
@@ -40,8 +43,15 @@ def register(
         await ack()
 
     @app.action(BUTTON_ACTION)
+    @app.action(JOIN_AS)  # a role picked in "Join as…": the join button, with its choice
     async def on_button(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await adapter.on_button(body, workspace_of(context))
+        await ack()
+
+    @app.action(CARD_MENU)
+    async def on_card_menu(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        # The Edit form opens after the acknowledgement, as the drive form does.
+        await adapter.on_card_menu(body, workspace_of(context))
         await ack()
 
     @app.shortcut(TRACK_SHORTCUT.callback_id)
@@ -61,6 +71,11 @@ def register(
     async def on_drive_form(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await adapter.on_drive_form(body, workspace_of(context))
         await ack()  # closes the form; the core answers privately in the message's channel
+
+    @app.view(EDIT_FORM)
+    async def on_edit_form(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await adapter.on_edit_form(body, workspace_of(context))
+        await ack()  # closes the form; the core answers privately in the card's channel
 
     # Bolt acknowledges events itself once these return.
     handlers = {

@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from adapters.slack.blocks import DEADLINE, GOAL, SEALED, UNIT
+from adapters.slack.blocks import CLOSES, DEADLINE, DUE, GOAL, NEED, SEALED, TITLE, UNIT
 from adapters.slack.directory import Workspace
-from adapters.slack.surface import BUTTON_ACTION
+from adapters.slack.surface import BUTTON_ACTION, CARD_MENU, JOIN_AS
 from bot.events import (
     ButtonPressed,
     CommandInvoked,
     DriveRequested,
+    EditRequested,
     MessageTracked,
     ReactionAdded,
     ReactionRemoved,
 )
 from bot.refs import ChannelRef, MemberRef, MessageRef
+from bot.usecases import NONE_WORDS
 
 Payload = dict[str, Any]
 
@@ -73,19 +75,49 @@ def reaction_event(
 
 def button_event(body: Payload, ws: Workspace, actor: MemberRef) -> ButtonPressed | None:
     """A press of one of our buttons, on a card in a channel or on a message in the person's
-    DM with the bot; None when the action is not ours or its value is not a number."""
+    DM with the bot, or a role picked in a card's "Join as…" select (the join button with
+    that role as its choice); None when the action is not ours or its value is not ours."""
     action = (body.get("actions") or [{}])[0]
-    match = BUTTON_ACTION.match(str(action.get("action_id", "")))
-    value = str(action.get("value", ""))
-    if match is None or not value.isdigit():
+    action_id = str(action.get("action_id", ""))
+    choice = ""
+    if action_id == JOIN_AS:
+        # `<number>:<role>`: the role's name may hold anything but comes after the number.
+        value, _, choice = _selected(action).partition(":")
+        name = "join" if choice else None
+    else:
+        match = BUTTON_ACTION.match(action_id)
+        value, name = str(action.get("value", "")), match[1] if match else None
+    if name is None or not value.isdigit():
         return None
+    message = _message_of(body, ws)
+    return ButtonPressed(actor, message, name, int(value), body.get("trigger_id"), choice)
+
+
+def _selected(action: Payload) -> str:
+    """The value of the option picked in a select or overflow menu."""
+    return str((action.get("selected_option") or {}).get("value") or "")
+
+
+def _message_of(body: Payload, ws: Workspace) -> MessageRef:
+    """The message an interaction happened on."""
     container = body.get("container") or {}
     channel_id = container.get("channel_id") or (body.get("channel") or {}).get("id")
     ts = str(container.get("message_ts") or (body.get("message") or {}).get("ts"))
-    message = MessageRef(
+    return MessageRef(
         ChannelRef(ws.community, str(channel_id)), ts, _thread(body.get("message") or {}, ts)
     )
-    return ButtonPressed(actor, message, match[1], int(value), body.get("trigger_id"))
+
+
+def menu_item(body: Payload, ws: Workspace) -> tuple[str, int, MessageRef] | None:
+    """The item picked in a card's overflow menu (`edit`), the card's number and message;
+    None when it is not our menu or not one of its values."""
+    action = (body.get("actions") or [{}])[0]
+    if action.get("action_id") != CARD_MENU:
+        return None
+    item, _, number = _selected(action).partition(":")
+    if not item or not number.isdigit():
+        return None
+    return item, int(number), _message_of(body, ws)
 
 
 def shortcut_message(body: Payload, ws: Workspace) -> tuple[MessageRef, str]:
@@ -123,6 +155,39 @@ def drive_form_event(body: Payload, ws: Workspace, actor: MemberRef) -> DriveReq
         deadline=typed(DEADLINE),
         unit=typed(UNIT),
         sealed=any(option.get("value") == SEALED for option in ticked),
+        # A view is submitted once (it closes), and a redelivery carries the same id.
+        event_id=str(view["id"]),
+    )
+
+
+def edit_form_event(body: Payload, ws: Workspace, actor: MemberRef) -> EditRequested:
+    """The submitted Edit form (see blocks.edit_form): an empty field, or one as it was
+    filled in, changes nothing (None); "none" clears (""); the core checks the rest."""
+    view = body["view"]
+    about = json.loads(view["private_metadata"])
+    values = (view.get("state") or {}).get("values") or {}
+
+    def typed(name: str) -> str:
+        return str((values.get(name) or {}).get(name, {}).get("value") or "").strip()
+
+    def changed(name: str, was: str | None = None) -> str | None:
+        now = typed(name)
+        if now.lower() in NONE_WORDS:  # as in `/coop edit due:none`
+            return "" if was != "" else None
+        if not now:
+            # An emptied need means no limit; an empty due time or cut-off means unchanged.
+            return "" if was else None
+        return None if now == was else now
+
+    title = typed(TITLE)
+    return EditRequested(
+        actor,
+        ChannelRef(ws.community, str(about["channel"])),
+        int(about["number"]),
+        title=None if not title or title == about.get("title") else title,
+        need=changed(NEED, str(about.get("need") or "")),
+        due=changed(DUE),
+        closes=changed(CLOSES),
         # A view is submitted once (it closes), and a redelivery carries the same id.
         event_id=str(view["id"]),
     )

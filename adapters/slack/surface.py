@@ -34,12 +34,15 @@ DRIVE_SHORTCUT = Shortcut(
 SHORTCUTS = (TRACK_SHORTCUT, DRIVE_SHORTCUT)  # message shortcuts, in the manifest's order
 # The form the drive shortcut opens; its submission comes back with this callback id.
 DRIVE_FORM = "coop_pledge_drive_form"
+# The form a card's Edit menu item opens (its submission: an EditRequested).
+EDIT_FORM = "coop_edit_form"
 
 BUTTON_PREFIX = "coop_"
 # The buttons the core puts on messages, grouped by what the number in their value is.
 BUTTON_NAMES = (
     # On cards: the action's number.
     "join",
+    "maybe",
     "leave",
     "done",
     # On reminder DMs: the reminder occurrence's id.
@@ -52,8 +55,20 @@ BUTTON_NAMES = (
     # On "did you do it?" DMs after a tipped pledge drive: the drive's number.
     "pledge_did",
     "pledge_didnt",
+    # On "are you still in?" DMs after a late promotion, and on hand-off offers: the action's.
+    # (The maybe question's DM uses join and leave.)
+    "confirm",
+    "confirm_no",
+    "handoff_yes",
+    "handoff_no",
 )
 BUTTON_ACTION = re.compile(rf"^{BUTTON_PREFIX}({'|'.join(BUTTON_NAMES)})$")
+# A task with roles shows Join as a select of its roles; each option's value is
+# `<number>:<role>` and comes back as the join button with that role as its choice.
+JOIN_AS = BUTTON_PREFIX + "join_as"
+# A card's overflow menu (…), whose items' values are `<item>:<number>`.
+CARD_MENU = BUTTON_PREFIX + "card_menu"
+EDIT_ITEM = "edit"
 
 # Events every install subscribes to; the OAuth ones let a multi-workspace install forget a
 # workspace that removed the app.
@@ -77,7 +92,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.replies": _HISTORY,
     "users.info": ("users:read",),
     "views.publish": (),
-    "views.open": (),  # the pledge drive form
+    "views.open": (),  # the pledge drive form and the Edit form
 }
 EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "app_home_opened": (),

@@ -1276,6 +1276,32 @@ def block_actions_payload(
     }
 
 
+def option_picked_payload(
+    user_id: str,
+    channel_id: str,
+    message_ts: str,
+    action_id: str,
+    value: str,
+    element: str = "static_select",
+    **kwargs: Any,
+) -> JsonDict:
+    """An option picked in a select (``static_select``) or ``overflow`` menu on a message:
+    a ``block_actions`` payload whose action carries the option instead of a value."""
+    payload = block_actions_payload(user_id, channel_id, message_ts, action_id, "", **kwargs)
+    action = payload["actions"][0]
+    picked = {"text": {"type": "plain_text", "text": "Option", "emoji": True}, "value": value}
+    payload["actions"] = [
+        {
+            "type": element,
+            "action_id": action["action_id"],
+            "block_id": action["block_id"],
+            "selected_option": picked,
+            "action_ts": action["action_ts"],
+        }
+    ]
+    return payload
+
+
 def block_actions_body(
     user_id: str,
     channel_id: str,
@@ -1366,13 +1392,13 @@ def view_submission_payload(
     """A submitted modal (``view_submission``, Socket Mode ``interactive``): `view` as
     views.open answered it, `typed` what was entered in each input block, by block id (for
     checkboxes, the values of the ticked options). Like Slack, every input of the view has a
-    state, empty ones a null value."""
+    state, empty ones a null value; an input not in `typed` keeps its `initial_value`."""
     values: JsonDict = {}
     for block in view.get("blocks") or ():
         if block.get("type") != "input":
             continue
         element = block["element"]
-        entered = typed.get(block["block_id"])
+        entered = typed.get(block["block_id"], element.get("initial_value"))
         if element["type"] == "checkboxes":
             ticked = [o for o in element.get("options") or () if o["value"] in (entered or ())]
             state: JsonDict = {"type": "checkboxes", "selected_options": ticked}

@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column("state", sa.String(12), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("stopped_at", UTCDateTime(), nullable=True),
+        # Its reminders before each due time, as seconds "86400,3600"; NULL: the defaults.
+        sa.Column("remind", sa.String(60), nullable=True),
     )
     with op.batch_alter_table("action") as batch:
         batch.add_column(sa.Column("closes_at", UTCDateTime(), nullable=True))
