@@ -423,6 +423,31 @@ class Coop:
             uow.load_people(actions)
             return [card_for(a, self.clock.now()) for a in actions]
 
+    async def card(self, community: CommunityRef, number: int) -> Card | None:
+        """The card of action `number` in `community`, whatever its state; None when there
+        is no such action (for filling in a form: one action, not every open one)."""
+        return await self._threads.run(self._card, community, number)
+
+    def _card(self, community: CommunityRef, number: int) -> Card | None:
+        with self.read_factory() as uow:
+            found = uow.find_community(community)
+            action = uow.read_action(found.id, number) if found is not None else None
+            return card_for(action, self.clock.now()) if action is not None else None
+
+    async def role_emoji(self, platform: str) -> set[str]:
+        """The emoji of the roles of open tasks on `platform`, canonical (for the adapters'
+        reaction filters, as they start)."""
+        # Read once as an adapter starts, then added to as it draws cards, rather than asked
+        # per reaction: Discord's gate decides synchronously, in gateway order, so it cannot
+        # wait on the database, and a busy channel's reactions then cost no query at all. The
+        # price: a role made and drawn by another process passes here only from the next
+        # card with it this process draws, or its next start.
+        return await self._threads.run(self._role_emoji, platform)
+
+    def _role_emoji(self, platform: str) -> set[str]:
+        with self.read_factory() as uow:
+            return {canonical(e) for e in uow.open_role_emoji(platform)}
+
 
 def _described(job: Job) -> str:
     """An event in a log line: its kind and delivery key, not who did it or what they typed

@@ -44,6 +44,8 @@ class Core:
     # Routes an adapter that runs an HTTP server adds to it (the ops endpoints, in Slack's
     # HTTP mode): each is called with the aiohttp application.
     http_routes: list[Callable[[Any], None]] = field(default_factory=list)
+    # Called with the port that server bound, once it has (http_port 0: any free one).
+    http_bound: list[Callable[[int], None]] = field(default_factory=list)
 
     def uow(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine)

@@ -433,7 +433,11 @@ class Dispatcher:
             if effect.shows is not None:
                 current = await self._threads.run(self._draw, effect.shows)
                 # A copy for one reader: its buttons would act on a message that is not the card.
-                card = replace(current.card, buttons=()) if current is not None else None
+                card = (
+                    replace(current.card, buttons=(), editable=False)
+                    if current is not None
+                    else None
+                )
             await port.reply_private(
                 d, effect.to, effect.channel, effect.text, out.reply, out.first, card=card
             )

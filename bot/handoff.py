@@ -101,15 +101,17 @@ def promoted(turn: Turn, action: Action, commitment: Commitment) -> list[Effect]
     tz = commitment.member.zone(turn.prefs.default_tz)
     text = (
         f"A spot opened on {label(action)}, due {format_local(due, tz)}, and it's yours if you "
-        f"can still make it: please confirm by {format_local(by, tz)}, or it goes to the next "
-        "person waiting."
+        f"can still make it: please confirm by {format_local(by, tz)} (the button below, or "
+        f"/coop join #{action.number}), or it goes to the next person waiting."
     )
     return [DirectMessage(to, text, confirm_buttons(action.number))]
 
 
-def _pass_on(turn: Turn, action: Action, commitment: Commitment, via: Via) -> list[Effect]:
+def _pass_on(
+    turn: Turn, action: Action, commitment: Commitment, via: Via
+) -> tuple[list[Effect], Commitment | None]:
     """Withdraw the unconfirmed `commitment`; the next person waiting is promoted (and asked
-    to confirm in turn)."""
+    to confirm in turn). The effects, and who was promoted (None: nobody was waiting)."""
     role = commitment.role  # on a task with roles, the place freed is in this one
     nxt = action.leave(commitment, via, turn.now, lambda: turn.uow.first_waiting(action, role))
     turn.uow.save_commitment(action, commitment)
@@ -120,7 +122,18 @@ def _pass_on(turn: Turn, action: Action, commitment: Commitment, via: Via) -> li
     if nxt is not None:
         turn.audit("commitment.promoted", action, actor=nxt.member, via=Via.SYSTEM)
         effects += promoted(turn, action, nxt)
-    return effects
+    return effects, nxt
+
+
+def awaits_confirm(current: Commitment | None) -> bool:
+    """Whether `current` holds a place only until it is confirmed."""
+    return current is not None and current.status in _HOLDS and current.confirm_by is not None
+
+
+def confirm_by_joining(turn: Turn, action: Action) -> list[Effect]:
+    """`/coop join #3` from someone asked to confirm: it is their confirm (the DM's button may
+    be gone: a console restart, a deleted DM)."""
+    return _confirm(turn, action, yes=True)
 
 
 def _confirm(turn: Turn, action: Action, yes: bool) -> list[Effect]:
@@ -143,7 +156,8 @@ def _confirm(turn: Turn, action: Action, yes: bool) -> list[Effect]:
             _end(turn, row)
     if not yes:
         told = turn.reply(f"Thanks for letting me know: I've passed your place on {label(action)}.")
-        return [*_pass_on(turn, action, mine, turn.via), told]
+        passed, _ = _pass_on(turn, action, mine, turn.via)
+        return [*passed, told]
     mine.confirm_by = None
     turn.uow.save_commitment(action, mine)
     turn.audit("commitment.confirmed", action)
@@ -168,12 +182,15 @@ def confirm_due(f: Firing, occurrence_id: int) -> list[Effect]:
     if mine.confirm_by is None or mine.confirm_by > f.now:
         return []
     turn = system_turn(f, action, s.to_member)
+    passed, nxt = _pass_on(turn, action, mine, Via.SYSTEM)
+    # Said only when true: with nobody waiting, the place is simply open again.
+    went = "it went to the next person waiting" if nxt is not None else "it's open again"
     told = DirectMessage(
         turn.actor,
-        f"You didn't confirm your place on {label(action)} in time, so it went to the next "
-        f"person waiting. /coop join #{action.number} to sign up again.",
+        f"You didn't confirm your place on {label(action)} in time, so {went}. "
+        f"/coop join #{action.number} to sign up again.",
     )
-    return [told, *_pass_on(turn, action, mine, Via.SYSTEM)]
+    return [told, *passed]
 
 
 def system_turn(f: Firing, action: Action, member: Member) -> Turn:

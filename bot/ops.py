@@ -159,11 +159,15 @@ class Ops:
 
 
 def calendar_url(
-    settings: Settings, listening: tuple[str, int] | None, slack_http: bool
+    settings: Settings,
+    listening: tuple[str, int] | None,
+    slack_http: bool,
+    slack_port: int | None = None,
 ) -> str | None:
     """The base of the links /coop calendar hands out: ops.public_url, else the listener's
-    own address (`listening`), else the Slack HTTP server's when the endpoints are on it;
-    None when nothing serves them."""
+    own address (`listening`), else the Slack HTTP server's when the endpoints are on it
+    (slack.public_url, or its host and `slack_port`, the port it bound, by default the
+    configured one); None when nothing serves them."""
     on_slack = listening is None and slack_http and settings.ops.listen == "auto"
     if listening is None and not on_slack:
         return None
@@ -172,6 +176,7 @@ def calendar_url(
     if listening is None:
         if settings.slack.public_url:
             return settings.slack.public_url.rstrip("/")
-        listening = (settings.slack.http_host, settings.slack.http_port)
+        port = settings.slack.http_port if slack_port is None else slack_port
+        listening = (settings.slack.http_host, port)
     host, port = listening
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"

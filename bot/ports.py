@@ -395,6 +395,10 @@ class UnitOfWork(Protocol):
         """The action with its people, not locked (for drawing its card)."""
         ...
 
+    def read_action(self, community_id: int, number: int) -> Action | None:
+        """Action `number` with its people, not locked (for a card read outside a turn)."""
+        ...
+
     def load_people(self, actions: Sequence[Action], withdrawn: bool = False) -> None:
         """Fill each action's `commitments` (all in one query); `withdrawn` ones too if asked."""
         ...
@@ -445,6 +449,10 @@ class UnitOfWork(Protocol):
 
     def open_actions_of(self, member: Member) -> list[tuple[Action, Commitment]]:
         """Open actions where `member` is committed or waitlisted, with that commitment."""
+        ...
+
+    def open_role_emoji(self, platform: str) -> set[str]:
+        """The emoji of the roles of open actions in every community on `platform`."""
         ...
 
     def add_series(self, series: Series, first: Action) -> Series:

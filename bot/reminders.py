@@ -154,8 +154,10 @@ def schedule_task(turn: Turn, action: Action, offsets: tuple[timedelta, ...] | N
     if prefs.checkin_after:
         add(ScheduleKind.CHECKIN, due + prefs.checkin_after)
     if prefs.maybe_ask_before:
-        # Fires whether or not anyone said maybe yet: whoever has by then is asked.
-        add(ScheduleKind.MAYBE, due - prefs.maybe_ask_before)
+        # Fires whether or not anyone said maybe yet: whoever has by then is asked. A task
+        # due sooner than that asks half-way to its due time, not never.
+        ask = due - prefs.maybe_ask_before
+        add(ScheduleKind.MAYBE, ask if ask > turn.now else turn.now + (due - turn.now) / 2)
 
 
 def schedule_action(

@@ -21,13 +21,9 @@ def card_lines(card: Card, tz_name: str = "UTC") -> list[str]:
     bar = card.progress_bar()
     lines.append(f"{bar} {card.progress}".strip())
     if card.roles:  # who is in, role by role
-        lines += [role_line(r) for r in card.roles]
+        lines += [role_line(r, card.confirming) for r in card.roles]
     else:
-        marked = tuple(
-            Person(p.id, f"{p.name} (confirming)") if p in card.confirming else p
-            for p in card.committed
-        )
-        lines.append(f"in: {names(marked)}")
+        lines.append(f"in: {names(_marked(card.committed, card.confirming))}")
         if card.done:
             lines.append(f"done: {names(card.done)}")
         if card.waitlist:
@@ -45,17 +41,21 @@ def card_lines(card: Card, tz_name: str = "UTC") -> list[str]:
     return lines
 
 
-def role_line(role: RoleView) -> str:
-    """ "🚗 driver 1/2: Ana · done: Cy · waitlist: Bo"."""
+def role_line(role: RoleView, confirming: tuple[Person, ...] = ()) -> str:
+    """ "🚗 driver 1/2: Ana · done: Cy · waitlist: Bo"; who has yet to confirm is marked."""
     count = f"{role.in_count}/{role.need}" if role.need else str(role.in_count)
     line = f"{role.emoji} {role.name} {count}".lstrip()
     if role.committed or not role.done:
-        line += f": {names(role.committed)}"
+        line += f": {names(_marked(role.committed, confirming))}"
     if role.done:
         line += f" · done: {names(role.done)}"
     if role.waitlist:
         line += f" · waitlist: {names(role.waitlist)}"
     return line
+
+
+def _marked(people: tuple[Person, ...], confirming: tuple[Person, ...]) -> tuple[Person, ...]:
+    return tuple(Person(p.id, f"{p.name} (confirming)") if p in confirming else p for p in people)
 
 
 def card_text(card: Card, tz_name: str = "UTC") -> str:

@@ -156,8 +156,10 @@ def join(turn: Turn, action: Action, role: str | None = None) -> list[Effect]:
             raise CoopError(f"{label(action)} is a pledge drive: it has no roles to pick.")
         return drives.pledge(turn, action)
     require_open(action)
-    signup.require_signup_open(turn, action)
     current = turn.uow.commitment(action, turn.member)
+    if handoff.awaits_confirm(current) and (role is None or role == (current and current.role)):
+        return handoff.confirm_by_joining(turn, action)
+    signup.require_signup_open(turn, action)
     if action.roles or role is not None:
         return shaping.join_role(turn, action, current, role)
     commitment = action.join(turn.member, current, turn.via, turn.now)

@@ -249,10 +249,18 @@ async def _ops(core: Core, adapters: list[AdapterName], stack: contextlib.AsyncE
         stack.push_async_callback(runner.cleanup)
     elif slack_http and settings.ops.listen == "auto":
         core.http_routes.append(ops.add_routes)
-    # /coop calendar hands out links to where the feeds are served, or says they are off.
-    base = calendar_url(settings, listening, slack_http)
-    core.coop.prefs = dataclasses.replace(core.coop.prefs, calendar_url=base)
+        # Its address is known once it listens: http_port 0 leaves the port to the system.
+        core.http_bound.append(lambda port: _link_calendars(core, None, True, port))
+    _link_calendars(core, listening, slack_http)
     return ops
+
+
+def _link_calendars(
+    core: Core, listening: tuple[str, int] | None, slack_http: bool, slack_port: int | None = None
+) -> None:
+    """/coop calendar hands out links to where the feeds are served, or says they are off."""
+    base = calendar_url(core.settings, listening, slack_http, slack_port)
+    core.coop.prefs = dataclasses.replace(core.coop.prefs, calendar_url=base)
 
 
 def steady_gc() -> None:

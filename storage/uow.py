@@ -132,10 +132,11 @@ _FIND_COMMUNITY = select(_CO.c.id, _CO.c.name).where(
 _FIND_MEMBER = select(_M.c.id, _M.c.display_name, _M.c.tz, _M.c.platform_tz).where(
     _M.c.community_id == bindparam("community_id"), _M.c.external_id == bindparam("external_id")
 )
-# Locked FOR UPDATE OF the action's row only: the creator's member row stays free for others.
-_ACTION_BY_NUMBER = _ACTION.where(
+_ACTION_READ = _ACTION.where(
     _A.c.community_id == bindparam("community_id"), _A.c.number == bindparam("number")
-).with_for_update(of=_A)
+)
+# Locked FOR UPDATE OF the action's row only: the creator's member row stays free for others.
+_ACTION_BY_NUMBER = _ACTION_READ.with_for_update(of=_A)
 _ACTION_BY_MESSAGE = _ACTION.where(
     _A.c.community_id == bindparam("community_id"),
     _A.c.channel_id == bindparam("channel_id"),
@@ -146,6 +147,19 @@ _ACTION_BY_MESSAGE = _ACTION.where(
 ).with_for_update(of=_A)
 _NEW_COMMITMENT = insert(_C).returning(_C.c.id)
 _ACTION_BY_ID = _ACTION.where(_A.c.id == bindparam("action_id"))
+# From the roles (only tasks with roles have any) to their action and community, each on its
+# primary key; run once per adapter start.
+_OPEN_ROLE_EMOJI = (
+    select(_R.c.emoji)
+    .distinct()
+    .join(_A, _A.c.id == _R.c.action_id)
+    .join(_CO, _CO.c.id == _A.c.community_id)
+    .where(
+        _CO.c.platform == bindparam("platform"),
+        _A.c.state == ActionState.OPEN.value,
+        _R.c.emoji != "",
+    )
+)
 _LOCKED_ACTION = _ACTION_BY_ID.with_for_update(of=_A)
 _COMMITMENT_OF = _COMMITMENT.where(
     _C.c.action_id == bindparam("action_id"), _C.c.member_id == bindparam("member_id")
@@ -542,6 +556,12 @@ class SqlUnitOfWork:
         self.load_people([action])
         return action
 
+    def read_action(self, community_id: int, number: int) -> Action | None:
+        action = self._one(_ACTION_READ, {"community_id": community_id, "number": number})
+        if action is not None:
+            self.load_people([action])
+        return action
+
     def load_people(self, actions: Sequence[Action], withdrawn: bool = False) -> None:
         by_id = {a.id: a for a in actions}
         for a in actions:
@@ -708,6 +728,9 @@ class SqlUnitOfWork:
             (action, self._commitment(row, member))
             for action, row in self._grouped(self.session.execute(query))
         ]
+
+    def open_role_emoji(self, platform: str) -> set[str]:
+        return set(self.session.scalars(_OPEN_ROLE_EMOJI, {"platform": platform}))
 
     # --- recurring tasks ----------------------------------------------------------------------
 

@@ -275,7 +275,15 @@ TEXT_OPTIONS = {
     "unit": ["hours", "EUR", "€", "trees"],
     "sealed": ["yes", "no"],
     "if": ["3", "@bob", "1"],
+    # Shaped tasks (issue 13).
+    "roles": ["driver:1, cook:2", "driver:1:car, setup", "a:1,b:1", "cook"],
+    "role": ["driver", "cook", "Setup", "a"],
+    "for": ["@bob", "@alice", "<@UB>"],
+    "carry": ["yes", "no"],
+    "need": ["1", "2", "none"],
+    "title": ["Tidy", "Bring chairs"],
 }
+TEXT_OPTIONS["every"] = [*TEXT_OPTIONS["every"], "saturday 10am", "mon,thu 18:00"]
 BAD_TEXT_OPTIONS = {
     "remind": ["0m", "61d", "99999w", "1m,2m,3m,4m,5m,6m", "2h,", ",", "-1h"],
     "every": ["0 9 * * *", "* * * * *", "61 25 * * *", "yearly", "every day"],
@@ -283,6 +291,12 @@ BAD_TEXT_OPTIONS = {
     "unit": ["x" * 41, "", " "],
     "sealed": ["maybe", "YES", "1", "0", "true", "ja"],
     "if": ["0", "-1", "999999999999", "@", "@nobody", "<@>", "me", "<@UB|bob>", "3 people"],
+    "roles": ["a:0", "a:1,a:2", ":", "a:b:c:d", ",,,", "x" * 41 + ":1", "9:1", "a:1:nosuch"],
+    "role": ["nosuch", "", "x" * 41],
+    "for": ["@", "@nobody", "me", "<@>"],
+    "carry": ["maybe", "YES", "1"],
+    "need": ["0", "-1", "1001", "lots"],
+    "title": [" ", "\u200b"],
 }
 REMIND_WHAT = ['me "Water the plants"', "@bob Call", "#general Standup", "#1 Bring keys"]
 REMIND_WHAT += ["<@UB> hi", "<#C1|general> hi", "me tomorrow", "me"]
@@ -305,9 +319,13 @@ def _plausible(spec_name: str, param: Param, positional: bool) -> st.SearchStrat
     if not positional:
         return st.sampled_from(TEXT_OPTIONS.get(param.name, WORDS))
     return st.sampled_from(
-        {"remind": REMIND_WHAT, "digest": DIGEST_HOW, "reminders": ["cancel R1", "R1"]}.get(
-            spec_name, WORDS
-        )
+        {
+            "remind": REMIND_WHAT,
+            "digest": DIGEST_HOW,
+            "reminders": ["cancel R1", "R1"],
+            "handoff": ["#1 @bob", "#2 @alice", "#1 accept", "#1 decline", "#1 <@UB>"],
+            "calendar": ["channel", "reset", "channel reset"],
+        }.get(spec_name, WORDS)
     )
 
 
@@ -435,7 +453,7 @@ def _options(spec_name: str) -> st.SearchStrategy[list[str]]:
 
 SEPARATORS = [" "] * 12 + ["  ", "\t", "\u00a0", "\u3000", "\u2003"]
 # Subcommands that build up state come up more often.
-WEIGHTS = {"task": 5, "join": 12, "leave": 2, "done": 2, "pledge": 2}
+WEIGHTS = {"task": 5, "join": 12, "leave": 2, "done": 2, "pledge": 2, "maybe": 2, "edit": 2}
 WEIGHTED = [s for s in GRAMMAR for _ in range(WEIGHTS.get(s.name, 1))]
 _MISSPELT = {s.name: misspellings(s.name) for s in GRAMMAR}
 _JUNK_COMMAND = any_text(60)
@@ -540,6 +558,7 @@ class Store:
 
     actions: list[Row]
     commitments: list[Row]
+    roles: list[Row]
     schedules: list[Row]
     occurrences: list[Row]
     zones: list[tuple[Any, ...]]
@@ -591,7 +610,9 @@ def read_store(engine: Engine, community: str | None = None) -> Store:
         scoped = _within("community_id", ids)
         actions, schedules = _rows(cursor, "action", *scoped), _rows(cursor, "schedule", *scoped)
         members, audit = _rows(cursor, "member", *scoped), _rows(cursor, "audit_log", *scoped)
-        commitments = _rows(cursor, "commitment", *_within("action_id", [a["id"] for a in actions]))
+        action_ids = [a["id"] for a in actions]
+        commitments = _rows(cursor, "commitment", *_within("action_id", action_ids))
+        roles = _rows(cursor, "action_role", *_within("action_id", action_ids))
         occurrences = _rows(
             cursor, "occurrence", *_within("schedule_id", [s["id"] for s in schedules])
         )
@@ -602,6 +623,7 @@ def read_store(engine: Engine, community: str | None = None) -> Store:
     return Store(
         actions,
         commitments,
+        roles,
         schedules,
         occurrences,
         [(m["community_id"], m["external_id"], m["tz"]) for m in members],
@@ -629,8 +651,23 @@ def check_store(store: Store, now: datetime, horizon: timedelta = HORIZON) -> No
     """The rules every state of the store keeps, whatever came in: capacity never exceeded,
     counts that match the commitments, and titles, needs, goals and times within limits."""
     by_action: dict[int, list[str]] = {}
+    by_role: dict[tuple[int, str], list[str]] = {}
     for c in store.commitments:
         by_action.setdefault(c["action_id"], []).append(c["status"])
+        if c["role"] is not None:
+            by_role.setdefault((c["action_id"], c["role"]), []).append(c["status"])
+    roled = {r["action_id"] for r in store.roles}
+    for r in store.roles:
+        statuses = by_role.pop((r["action_id"], r["name"]), [])
+        taken = sum(s in ("committed", "done") for s in statuses)
+        waiting = statuses.count("waitlisted")
+        label = f"role {r['name']!r} of action {r['action_id']}"
+        assert (r["in_count"], r["waiting_count"]) == (taken, waiting), f"{label}: counts"
+        assert r["need"] is None or taken <= r["need"], f"{label}: {taken} in, need {r['need']}"
+        if waiting:
+            assert r["need"] is not None and taken == r["need"], f"{label}: waitlist, not full"
+    # Only a task with roles has commitments with a role (a maybe may have one or not).
+    assert not {k for k, v in by_role.items() if set(v) - {"withdrawn", "maybe"}}, by_role
     latest = now + horizon + timedelta(days=32)
     for a in store.actions:
         title = a["title"]
@@ -640,11 +677,13 @@ def check_store(store: Store, now: datetime, horizon: timedelta = HORIZON) -> No
         waiting = statuses.count("waitlisted")
         counts = (a["in_count"], a["waiting_count"])
         assert counts == (taken, waiting), f"{label}: counts {counts}, not {(taken, waiting)}"
+        maybes = statuses.count("maybe")
+        assert a["maybe_count"] == maybes, f"{label}: {a['maybe_count']} maybes, not {maybes}"
         need, due = a["need"], _time(a["due_at"])
         if a["kind"] == "task":
             assert need is None or 1 <= need <= MAX_NEED, f"{label}: need {need}"
             assert need is None or taken <= need, f"{label}: {taken} in, need {need}"
-            if a["state"] == "open" and waiting:
+            if a["state"] == "open" and waiting and a["id"] not in roled:
                 assert need is not None and taken == need, f"{label}: a waitlist, yet not full"
             created = _time(a["created_at"])
             assert due is None or created and created < due <= latest, f"{label}: due {due}"

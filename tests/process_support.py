@@ -34,10 +34,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 class BotProcess:
-    """`coopbot run` with `env` on top of a clean environment; its log goes to a file."""
+    """`coopbot run` with `env` on top of a clean environment; its log goes to a file.
+    `typed`: its standard input is a pipe that `type` writes the console's lines to."""
 
-    def __init__(self, tmp_path: Path, env: dict[str, str], name: str = "bot") -> None:
+    def __init__(
+        self, tmp_path: Path, env: dict[str, str], name: str = "bot", typed: bool = False
+    ) -> None:
         self.env = env
+        self.typed = typed
         self.log_path = tmp_path / f"{name}.log"
         self.cwd = tmp_path
         self.proc: subprocess.Popen[bytes] | None = None
@@ -59,7 +63,7 @@ class BotProcess:
             [sys.executable, "-m", "bot.cli", "run"],
             env=environ,
             cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if self.typed else subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -93,6 +97,17 @@ class BotProcess:
                 )
             time.sleep(0.02)
 
+    def type(self, *lines: str) -> None:
+        """Lines for the console to read, as if typed."""
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write("".join(f"{line}\n" for line in lines).encode())
+        self.proc.stdin.flush()
+
+    def end_input(self) -> None:
+        """The end of the console's input: it stops once it has handled what it read."""
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.close()
+
     def signal(self, sig: signal.Signals) -> None:
         os.kill(self.pid, sig)
 
@@ -109,11 +124,15 @@ class BotProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
 
 
 @contextmanager
-def bot_process(tmp_path: Path, env: dict[str, str], name: str = "bot") -> Iterator[BotProcess]:
-    bot = BotProcess(tmp_path, env, name)
+def bot_process(
+    tmp_path: Path, env: dict[str, str], name: str = "bot", typed: bool = False
+) -> Iterator[BotProcess]:
+    bot = BotProcess(tmp_path, env, name, typed)
     try:
         yield bot
     finally:

@@ -234,5 +234,8 @@ def test_the_links_base_is_the_public_url_or_the_listeners_address(
     assert calendar_url(public, ("0.0.0.0", 9464), False) == "https://coop.example.org"
     slack = Settings(slack=SlackSettings(mode="http", public_url="https://s.example.org"))
     assert calendar_url(slack, None, True) == "https://s.example.org"
+    # Without a public URL, the Slack server's address: the port it bound (http_port 0).
+    bound = Settings(slack=SlackSettings(mode="http", http_host="127.0.0.1", http_port=0))
+    assert calendar_url(bound, None, True, 41234) == "http://127.0.0.1:41234"
     off = Settings(ops=OpsSettings(listen="off"), slack=SlackSettings(mode="http"))
     assert calendar_url(off, None, True) is None

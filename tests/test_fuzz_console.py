@@ -60,6 +60,9 @@ PEOPLE = ["alice", "bob", "carol", "dave", "root"]  # root is an admin
 NAMES = PEOPLE * 4 + ["a" * 40, "Bob", "x.y-z_1", "a" * 41, "ål", "", "bob ", "b:c"]
 BUTTONS = ["join", "leave", "done", "snooze_15m", "snooze_1h", "checkin_done", "checkin_not"]
 BUTTONS += ["pledge_did", "pledge_didnt", "frob", "JOIN", "join!"]
+BUTTONS += ["maybe", "confirm", "confirm_no", "handoff_yes", "handoff_no"]
+# A role picked at a card: one of the fuzzed roles, a name no task has, or a broken pick.
+BUTTONS += ["join:driver", "join:cook", 'join:"line cook"', "join:nosuch", "join:", 'join:"']
 KINDS = ["command"] * 14 + ["react"] * 5 + ["post"] * 3 + ["button", "drive", "junk"]
 KINDS += ["directive"] * 2
 # Moves of the clock stay small: each occurrence that falls due meanwhile is fired, one by

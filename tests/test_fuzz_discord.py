@@ -85,7 +85,8 @@ T = TypeVar("T")
 EVENTS = 25  # events per example: one guild, twenty-five cases
 NAMES = ["alice", "bob", "carol", "dave", "erin", "frank"]
 ADMIN = str(1 << 5)  # Manage Server
-BUTTONS = ["join", "leave", "done", "snooze_15m", "snooze_1h", "snooze_tomorrow"]
+BUTTONS = ["join", "leave", "done", "maybe", "snooze_15m", "snooze_1h", "snooze_tomorrow"]
+BUTTONS += ["confirm", "confirm_no", "handoff_yes", "handoff_no", "checkin_done"]
 BUTTONS += ["checkin_done", "checkin_not", "pledge_did", "pledge_didnt", "frob"]
 EMOJI = ["📌", "✋", "✅", "✋🏽", "✅\ufe0f", "👍", "🙋", "raised_hand", "x", "📌📌"]
 # Work the client does for an event, by task name (discord.py 2.x names them so).

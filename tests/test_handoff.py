@@ -90,7 +90,7 @@ def test_unconfirmed_the_place_passes_to_the_next_who_is_asked_in_turn(bot: Test
     bot.say("bo", "leave #1")
     assert not dms(bot.advance(2 * HOUR - MINUTE))
     sent = bot.advance(MINUTE)
-    assert "didn't confirm" in dms(sent, "cy")[0].text
+    assert "in time, so it went to the next person waiting." in dms(sent, "cy")[0].text
     [asked] = dms(sent, "dee")
     assert "please confirm by Fri 27 Nov 2026 14:00 (UTC)" in asked.text
     assert bot.statuses(1) == {"bo": "withdrawn", "cy": "withdrawn", "dee": "committed"}
@@ -122,6 +122,14 @@ def test_the_time_to_confirm_never_runs_past_the_due_time(bot: TestBot) -> None:
     full_task(bot, due='"2026-11-27 11:00"')
     bot.say("bo", "leave #1")
     assert commitment(bot, 1, "cy").confirm_by == START + HOUR
+
+
+def test_unconfirmed_with_nobody_waiting_the_place_is_open_again(bot: TestBot) -> None:
+    full_task(bot)
+    bot.say("bo", "leave #1")
+    [told] = dms(bot.advance(2 * HOUR), "cy")
+    assert "in time, so it's open again. /coop join #1 to sign up again." in told.text
+    assert bot.statuses(1) == {"bo": "withdrawn", "cy": "withdrawn"}
 
 
 # --- /coop handoff -------------------------------------------------------------------------
@@ -281,3 +289,26 @@ def test_after_downtime_longer_than_the_grace_a_lapsed_confirm_still_passes_the_
     sent = bot.tick()
     assert "didn't confirm" in dms(sent, "cy")[0].text
     assert bot.statuses(1) == {"bo": "withdrawn", "cy": "withdrawn", "dee": "committed"}
+
+
+def test_joining_again_is_the_confirm_when_the_button_is_gone(bot: TestBot) -> None:
+    full_task(bot, waiting=("cy", "dee"))
+    [asked] = dms(bot.say("bo", "leave #1"), "cy")
+    assert "/coop join #1" in asked.text  # the fallback, said where the buttons are
+    thanks = bot.say("cy", "join #1")
+    assert "The place on #1 “Drive the van” is yours" in thanks[-1].text
+    assert commitment(bot, 1, "cy").confirm_by is None
+    assert rows(bot, ScheduleKind.CONFIRM) == [("cancelled", "cy")]
+    assert not dms(bot.advance(3 * HOUR), "cy")  # no "didn't confirm" later
+    assert bot.statuses(1) == {"bo": "withdrawn", "cy": "committed", "dee": "waitlisted"}
+
+
+def test_on_a_task_with_roles_the_card_marks_who_has_yet_to_confirm(bot: TestBot) -> None:
+    bot.say("alice", '/coop task "Stall" roles:"driver:1, cook:2" due:"2026-11-27 20:00"')
+    bot.say("bo", "join #1 role:driver")
+    bot.say("cy", "join #1 role:driver")
+    bot.say("bo", "leave #1")
+    shown = bot.say("alice", "show #1")[-1].text
+    assert "driver 1/1: Cy (confirming)" in shown
+    bot.say("cy", "join #1 role:driver")
+    assert "driver 1/1: Cy\n" in bot.say("alice", "show #1")[-1].text

@@ -3,15 +3,17 @@ picker or by the role's emoji; the card, the text card and the export show them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from csv import DictReader
 from io import StringIO
 
 from bot.events import ButtonPressed
 from bot.export import to_csv, to_json
+from bot.refs import CommunityRef
 from bot.usecases import Preferences
 from storage.uow import SqlUnitOfWork
-from tests.harness import Sent, TestBot
+from tests.harness import COMMUNITY, Sent, TestBot
 from tests.test_constant_cost import applied, statements_of
 
 STALL = 'task "Saturday market stall" roles:"driver:1:car, cook:2, setup"'
@@ -258,3 +260,29 @@ def test_a_role_join_costs_the_same_on_a_full_card(sqlite_url: str) -> None:
     moved_big = statements_of(bot, "p0", "join #2 role:dish")  # frees a place, promotes
     assert len(moved_big) == len(moved_small) + 4
     assert bot.statuses(2)["p20"] == "committed" and bot.statuses(2)["p21"] == "waitlisted"
+
+
+def test_coop_reads_one_card_and_the_emoji_of_open_tasks_roles(database_url: str) -> None:
+    """Coop.card fills in the Edit forms (one action, whatever its state); Coop.role_emoji
+    is what the adapters' reaction filters start with (open tasks' roles, per platform)."""
+    bot = TestBot(database_url)
+    bot.say("alice", STALL)
+    bot.say("alice", 'task "Bake sale" roles:"baker:2:fried_egg, seller"')
+    choose(bot, "bob", 1, "cook")
+
+    found = asyncio.run(bot.coop.card(COMMUNITY, 1))
+    assert found is not None
+    assert (found.number, found.title, found.state) == (1, "Saturday market stall", "open")
+    assert [p.name for p in found.committed] == ["Bob"]  # its people are read too
+    assert [r.name for r in found.roles] == ["driver", "cook", "setup"]
+    assert asyncio.run(bot.coop.card(COMMUNITY, 9)) is None
+    assert asyncio.run(bot.coop.card(CommunityRef("test", "T9"), 1)) is None
+
+    used = {role[2] for number in (1, 2) for role in roles_of(bot, number)}
+    assert {"🚗", "🍳"} <= used
+    assert asyncio.run(bot.coop.role_emoji("test")) == used
+    bot.say("alice", "close #1")
+    closed = asyncio.run(bot.coop.card(COMMUNITY, 1))
+    assert closed is not None and closed.state == "closed"
+    assert asyncio.run(bot.coop.role_emoji("test")) == {role[2] for role in roles_of(bot, 2)}
+    assert asyncio.run(bot.coop.role_emoji("slack")) == set()

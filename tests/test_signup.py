@@ -248,3 +248,11 @@ def test_only_admins_act_for_others_and_an_unknown_person_is_said(bot: TestBot) 
     assert "closed" in bot.say("ana", "join #1")[-1].text
     bot.say("root", "/coop join #1 for:@ana")
     assert bot.statuses(1) == {"ana": "committed"}
+
+
+def test_a_task_due_sooner_than_the_maybe_question_asks_half_way(bot: TestBot) -> None:
+    bot.say("alice", '/coop task "Paint" need:3 due:"2026-11-27 14:00" remind:none')  # in 4 h
+    bot.say("bob", "maybe #1")
+    assert not dms(bot.advance(2 * timedelta(hours=1) - MINUTE))
+    asked = dms(bot.advance(MINUTE))
+    assert [s.to for s in asked] == ["bob"] and "You said maybe" in asked[0].text

@@ -5,13 +5,15 @@ slack-bolt app against the fake Slack."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import re
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
@@ -31,27 +33,34 @@ from adapters.slack.blocks import (
 from adapters.slack.directory import Workspace
 from adapters.slack.payloads import button_event, edit_form_event, menu_item
 from adapters.slack.surface import BUTTON_NAMES, CARD_MENU, JOIN_AS
-from bot.calendar import feed_for
+from bot import wiring
 from bot.cards import Button, Card, Person, RoleView
 from bot.events import ButtonPressed, EditRequested
 from bot.refs import ChannelRef, MemberRef, MessageRef
+from storage.tables import InboxRow
 from storage.uow import SqlUnitOfWork
 from tests.fakes.slack import (
     Call,
+    FakeSlack,
     block_actions_payload,
     option_picked_payload,
     view_submission_payload,
 )
 from tests.harness import START
 from tests.slack_support import (
+    SIGNING_SECRET,
     TEAM,
+    HttpDriver,
     Rig,
+    add_people,
     advance,
     answers,
     buttons,
+    make_core,
     of,
     press,
     say,
+    started,
     undeclared_methods,
 )
 from tests.slack_support import elements as elements_of
@@ -381,6 +390,36 @@ def test_a_role_picked_in_the_cards_select_joins_it_and_maybe_is_counted_apart(
     run(tmp_path, "socket", scenario)
 
 
+def test_after_a_restart_a_roles_own_emoji_on_its_card_still_joins_it(tmp_path: Path) -> None:
+    """Slack's reaction events do not say whose message it is: until the card is drawn again,
+    only the open tasks' role emoji read at start-up let a role's own emoji through."""
+
+    async def scenario() -> None:
+        async with started(slack, make_core(tmp_path, slack)) as rig:
+            made = await say(rig, "UA", 'task "Market stall" roles:"driver:2:car, cook:1"')
+            (card,) = card_posts(made, 1)
+        # A fresh process on the same database file.
+        async with started(slack, make_core(tmp_path, slack)) as rig:
+            before = len(slack.calls)
+            ack = await rig.send.react("UB", "car", "C1", str(card.response["ts"]))
+            assert ack.status == 200 and ack.latency < 3.0
+            await rig.idle()
+            (edit,) = edits(slack.calls[before:], card)
+            assert roles_of(edit)[0] == "🚗 *driver* 1/2: <@UB>"
+            assert rig.statuses(1) == {"UB": "committed"}
+            # Emoji no open task's role has are still left out, before any database write.
+            with SqlUnitOfWork(rig.core.engine) as uow:
+                recorded = uow.count(InboxRow)
+            await rig.send.react("UC", "tada", "C1", str(card.response["ts"]))
+            await rig.idle()
+            with SqlUnitOfWork(rig.core.engine) as uow:
+                assert uow.count(InboxRow) == recorded
+
+    with FakeSlack() as slack:
+        add_people(slack)
+        asyncio.run(scenario())
+
+
 async def open_edit(rig: Rig, user: str, card: Call, number: int) -> dict[str, Any]:
     """`user` picks Edit in the card's menu; the form as views.open opened it."""
     before = len(rig.slack.calls_to("views.open"))
@@ -514,24 +553,54 @@ def test_a_hand_off_offer_is_taken_with_the_button_of_its_dm(tmp_path: Path) -> 
     run(tmp_path, "socket", scenario)
 
 
-def test_coop_calendar_answers_privately_with_a_link_that_opens_the_feed(tmp_path: Path) -> None:
-    async def scenario(rig: Rig) -> None:
-        prefs = rig.core.coop.prefs
-        rig.core.coop.prefs = replace(prefs, calendar_url="https://coop.example.org")
-        (card,) = card_posts(await say(rig, "UA", 'task "Fix the tap" due:"in 3 days"'), 1)
-        await press(rig, "UB", card, "join", 1)
+def test_coop_calendar_answers_privately_with_a_link_that_opens_the_feed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In HTTP mode on any free port (http_port 0), the feeds are served beside Slack's
+    events, and the link names the port the server bound."""
+    monkeypatch.setenv("COOPBOT_OPS__LISTEN", "auto")  # the endpoints on Slack's server
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
 
-        asked = await say(rig, "UB", "calendar")
-        (answer,) = answers(asked, "UB")
-        assert not of(asked, "chat.postMessage") and not of(asked, "chat.update")
-        # The link is shown whole, as a link (inert keeps an address clickable).
-        found = re.search(r"<https://coop\.example\.org/calendar/([A-Za-z0-9_-]+)\.ics>", answer)
-        assert found is not None, answer
-        with SqlUnitOfWork(rig.core.engine) as uow:
-            feed = feed_for(uow, found[1], rig.core.coop.prefs, rig.core.clock.now())
-        assert feed is not None and b"Fix the tap" in feed
+    async def command(send: HttpDriver, user: str, text: str) -> list[Call]:
+        before = len(slack.calls)
+        ack = await send.command(user, text, response_url=slack.response_url())
+        assert ack.status == 200 and ack.latency < 3.0
+        await core.idle()
+        return slack.calls[before:]
 
-    run(tmp_path, "socket", scenario)
+    async def scenario() -> None:
+        bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        core.http_bound.append(bound.set_result)
+        stop = asyncio.Event()
+        served = asyncio.create_task(
+            wiring.serve(core, ["slack"], io.StringIO(), io.StringIO(), stop)
+        )
+        port = await asyncio.wait_for(bound, 10)
+        assert port != 0
+        async with aiohttp.ClientSession() as session:
+            send = HttpDriver(session, port)
+            await command(send, "UA", 'task "Fix the tap" due:"in 3 days"')
+            await command(send, "UB", "join #1")
+            asked = await command(send, "UB", "calendar")
+            (answer,) = answers(asked, "UB")
+            assert not of(asked, "chat.postMessage") and not of(asked, "chat.update")
+            # The link is shown whole, as a link (inert keeps an address clickable).
+            found = re.search(r"<(http://127\.0\.0\.1:(\d+)/calendar/[\w-]+\.ics)>", answer)
+            assert found is not None, answer
+            assert int(found[2]) == port
+            async with session.get(found[1]) as feed:
+                assert feed.status == 200
+                assert feed.content_type == "text/calendar"
+                assert "Fix the tap" in await feed.text()
+        stop.set()
+        await served
+
+    with FakeSlack() as slack:
+        add_people(slack)
+        core = make_core(tmp_path, slack, "http")
+        asyncio.run(scenario())
 
 
 def test_the_card_says_when_sign_up_closes_and_that_it_closed(tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ class ConsoleSession:
     def _event(self, actor: MemberRef, text: str) -> Event | None:
         channel = self.chat.channel(self.channel)
         if text == "/coop" or text.startswith("/coop "):
-            command = _QUOTED_MENTION.sub(_mention, text[len("/coop") :].strip())
+            command = _QUOTED_MENTION.sub(self._mention, text[len("/coop") :].strip())
             if _FROM.search(command) and command.lower().startswith("pledge "):
                 return self._drive_from(actor, command)
             return CommandInvoked(actor, channel, command)
@@ -158,6 +158,17 @@ class ConsoleSession:
             return ButtonPressed(actor, ref, m["button"], message.card_number, choice=choice)
         self.chat.post(self.channel, actor.display, text)
         return None
+
+    def _mention(self, match: re.Match[str]) -> str:
+        """`@"Ana Lopez"` as the mention the core reads, `@Ana_Lopez`, her name kept as
+        written (she may not have typed yet: shown as her id otherwise); left as typed when
+        it is no name."""
+        name = _spaced_name(match["who"])
+        if name is None:
+            return match[0]
+        ref_id = member_id(name)
+        self.chat.names.setdefault(ref_id, name)
+        return f"@{ref_id}"
 
     def _drive_from(self, actor: MemberRef, command: str) -> Event | None:
         """`pledge from:m3 goal:5 deadline:friday`: what a platform's "Start a pledge drive"
@@ -212,12 +223,6 @@ def _spaced_name(text: str) -> str | None:
     """`text` as a name that may have spaces (runs of them count as one), or None."""
     name = " ".join(text.split())
     return name if _WORDS.fullmatch(name) else None
-
-
-def _mention(match: re.Match[str]) -> str:
-    """`@"Ana Lopez"` as the mention the core reads, `@Ana_Lopez`; left as typed otherwise."""
-    name = _spaced_name(match["who"])
-    return f"@{member_id(name)}" if name else match[0]
 
 
 def _written(name: str) -> str:

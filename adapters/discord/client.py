@@ -98,6 +98,9 @@ class CoopBot(commands.AutoShardedBot):
         self.tree.on_error = self._command_failed  # type: ignore[method-assign]
         # Buttons are matched by custom_id pattern, so cards from before a restart work.
         self.add_dynamic_items(CoopButton, ChoiceSelect, EditButton, TitleButton)
+        # Before the gateway connects: reactions with the roles' emoji of cards drawn before
+        # a restart pass the gate from the first event (see Coop.role_emoji).
+        self.gate.learn(await self.core.coop.role_emoji(PLATFORM))
         await self.add_cog(CoopCog(self, self.core, self.chat))
         # With shards split across processes, the one running shard 0 registers the commands.
         if 0 in (self.settings.shard_ids or [0]):

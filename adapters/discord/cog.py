@@ -312,10 +312,10 @@ class CoopCog(commands.Cog, name=COG_NAME):
         """The card of open action `number`; None when there is none, or the database does
         not answer in time to open a form within Discord's 3 seconds."""
         try:
-            cards = await asyncio.wait_for(self.core.coop.open_cards(community), SUGGEST_TIMEOUT)
+            card = await asyncio.wait_for(self.core.coop.card(community, number), SUGGEST_TIMEOUT)
         except TimeoutError:
             return None
-        return next((card for card in cards if card.number == number), None)
+        return card if card is not None and card.state == "open" else None
 
     async def _take(
         self,

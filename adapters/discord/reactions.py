@@ -15,9 +15,10 @@ after a resume carries its original one. So, per (person, message, emoji):
 Which emoji pass: the configured ones (track, join, done) anywhere; on the bot's own messages
 (its cards; Discord names the author on adds) any emoji Discord draws, since a task's roles
 each have one; and, adds or removes anywhere, the emoji roles are known to use (the default
-palette, and every role emoji on a card drawn since start-up). A removal of a role's own emoji
-(`driver:2:car`) from a tracked message, before any card with it was drawn since a restart, is
-not seen: Discord says nothing about the message with a removal.
+palette, the emoji of open tasks' roles read at start-up, and every role emoji on a card drawn
+since). A role made through another process is known here from the next card with it drawn
+here (see Coop.role_emoji): until then a removal of its own emoji (`driver:2:car`) from a
+tracked message is not seen, Discord saying nothing about the message with a removal.
 
 What none of this can tell apart is a stale add delivered in a later session, after its remove,
 from a genuine second add: Discord sends no timestamp with reactions.

@@ -93,6 +93,7 @@ async def running(
             how.api_base_url, session, client_retries, how.bot_token, installations
         )
         chat = SlackChat(workspaces, Directory(), Messages())
+        chat.role_emoji.update(await core.coop.role_emoji(PLATFORM))
         core.attach(PLATFORM, chat, pacing.Pacing(post_interval, edit_interval))
         adapter = SlackAdapter(core, chat)
         register(app, adapter, installations)
@@ -116,6 +117,8 @@ async def running(
                     extra=core.http_routes,
                 )
                 log.info("Slack: serving %s on port %d", http.EVENTS_PATH, port)
+                for bound in core.http_bound:
+                    bound(port)
                 closing = _once(runner.cleanup)
                 try:
                     yield RunningSlack(adapter, app, closing, port)

@@ -89,7 +89,7 @@ class SlackAdapter:
         def read() -> Event | None:
             # Most reactions are not ours: skip them before any database write.
             name = canonical(payloads.reaction_name(str(body["event"]["reaction"])))
-            # A role's own emoji is known once its card was drawn here (see SlackChat).
+            # A role's own emoji: of an open task at start-up, or on a card drawn since.
             if name not in self._emoji and name not in self.chat.role_emoji:
                 return None
             return payloads.reaction_event(body, ws, self._actor(body, ws))
@@ -152,10 +152,9 @@ class SlackAdapter:
         message: MessageRef,
         reply: ReplyHandle | None,
     ) -> None:
-        # The trigger lasts 3 seconds: one query for the open cards, then the form.
-        cards = await self.core.coop.open_cards(ws.community)
-        card = next((c for c in cards if c.number == number), None)
-        if card is None:
+        # The trigger lasts 3 seconds: one action's card, then the form.
+        card = await self.core.coop.card(ws.community, number)
+        if card is None or card.state != "open":
             # The card was drawn when the task was open; it has closed since.
             inbound = Inbound(EditRequested(actor, message.channel, number), reply)
             text = f"#{number} isn't open any more, so it can't be edited."

@@ -170,7 +170,8 @@ class SlackChat:
         self.workspaces = workspaces
         self.directory = directory
         self.messages = messages
-        # The emoji of the roles on cards drawn here: reactions with them go to the core.
+        # The emoji of open tasks' roles at start-up and of those on cards drawn since:
+        # reactions with them go to the core (see Coop.role_emoji).
         self.role_emoji: set[str] = set()
 
     def _drawn(self, card: Card) -> list[dict[str, Any]]:
