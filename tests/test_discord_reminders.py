@@ -312,9 +312,10 @@ def test_a_task_reminds_who_is_in_turns_overdue_and_asks_did_it_happen(tmp_path:
                     due + 2 * HOUR,
                 )
 
-                # An hour before it is due: only bob, who is in, hears of it.
-                assert await fire_at(core, due - HOUR - MINUTE) == 0
+                # Half-way, the maybes' question fires, with nobody to ask: nothing is sent.
+                assert await fire_at(core, due - HOUR - MINUTE) == 1
                 assert dm_calls(fake) == []
+                # An hour before it is due: only bob, who is in, hears of it.
                 assert await fire_at(core, due - HOUR) == 1
                 assert opened_for(fake) == [ID["bob"]]
                 [reminder] = dm_posts(fake, "bob")
