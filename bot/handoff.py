@@ -27,6 +27,7 @@ from bot.model import (
     Via,
 )
 from bot.refs import MemberRef
+from bot.reminders import shown_person
 from bot.timeparse import format_local
 from bot.turn import Turn, label, refresh_card, require_open
 
@@ -240,7 +241,8 @@ def offer(turn: Turn, text: str, person: MemberRef | None = None) -> list[Effect
         raise CoopError(f"You can hand off only a place you hold on {label(action)}, and {why}.")
     if person is None:
         raise CoopError(
-            f"I can't find {m[2][:40]} here. Name someone of this workspace or server, like "
+            f"I can't find {shown_person(m[2])} here. Name someone of this workspace or "
+            "server, like "
             f"/coop handoff #{action.number} @ana."
         )
     them = turn.uow.member(turn.community, person)

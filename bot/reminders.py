@@ -75,6 +75,13 @@ class Whom:
     value: str = ""
 
 
+def shown_person(typed: str) -> str:
+    """Whom a mention names, as an error may say it: the id of `<@123>` (a mention would be
+    drawn as "unknown user"), else what was typed."""
+    m = PERSON.match(typed.strip())
+    return (m["id"] or f"@{m['name']}") if m else typed.strip()[:40]
+
+
 def parse_whom(word: str) -> Whom:
     if word.lower() in ("me", "myself"):
         return Whom("me")

@@ -190,8 +190,8 @@ def to_find(cmd: grammar.ParsedCommand) -> str | None:
 
 def unknown_person(typed: str) -> CoopError:
     return CoopError(
-        f"I can't find {typed.strip()[:40]} here. Name someone of this workspace or server, "
-        "like for:@ana."
+        f"I can't find {reminders.shown_person(typed)} here. Name someone of this workspace or "
+        "server, like for:@ana."
     )
 
 

@@ -1,7 +1,8 @@
 """Shaped tasks on Discord: the role select and per-role progress, Maybe, the sign-up cut-off
 and the repeat rule on the card, the Edit button and its form, the hand-off buttons in DMs and
-/coop calendar. First the rendering and the form alone, then end to end through the fake
-gateway to the real discord.py client, checked in the requests Discord got."""
+/coop calendar, admins joining others (for:), a series' next card and the cut-off firing. First
+the rendering and the form alone, then end to end through the fake gateway to the real
+discord.py client, checked in the requests Discord got."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ from tests.discord_support import (
     USERS,
     Handled,
     action_of,
+    as_admin,
+    card_messages,
+    card_number,
     interact,
     modal_submit,
     new_core,
@@ -53,11 +57,14 @@ from tests.fakes.discord import (
 from tests.harness import START
 from tests.test_discord_drives import card, posted
 from tests.test_discord_reminders import (
+    STRANGER,
     answers_to_press,
     buttons,
     dm_posts,
+    fire_at,
     press_in_dm,
     private_answer,
+    unix,
 )
 
 BIGGEST_GUILD = 2**64 - 1  # a snowflake's most: custom_ids must still fit
@@ -636,9 +643,10 @@ def test_a_handoff_offer_and_a_timed_confirm_are_answered_with_the_dm_buttons(
 
         async def answer(who: str, button: str, dm: RecordedCall) -> list[str]:
             pressed = press_in_dm(fake, who, button, dm.response["id"])
+            # Counted before the press: under load the core may apply it before the ack.
+            applied = len(handled.events)
             await interact(fake, pressed)
-            await handled.wait(len(handled.events) + 1)
-            await core.idle()
+            await handled.wait(applied + 1)
             return answers_to_press(fake, pressed)
 
         async def scenario() -> None:
@@ -745,4 +753,188 @@ def test_the_edit_form_opens_in_time_when_the_card_cannot_be_looked_up(
         action = action_of(core, 1)
         assert (action.title, action.need) == ("Paint the shed", 3)
         assert action.due_at is not None
+        assert fake.errors == []
+
+
+# --- admins acting for others, a series, the cut-off ---------------------------------------
+
+HOUR = timedelta(hours=1)
+
+
+def description(message: dict[str, Any]) -> list[str]:
+    return str(message["embeds"][0].get("description") or "").split("\n")
+
+
+def edits_of(fake: FakeDiscord, message: dict[str, Any]) -> list[RecordedCall]:
+    return fake.calls_to("PATCH", rf"{MESSAGES}/{message['id']}")
+
+
+def button_ids(body: dict[str, Any]) -> list[str]:
+    return [custom_id for custom_id, _ in buttons(body)]
+
+
+def test_an_admin_joins_and_takes_off_someone_named_who_is_told(tmp_path: Path) -> None:
+    for_carol = {"for": f"<@{ID['carol']}>"}
+    with new_fake() as fake:
+        fake.add_user(STRANGER)  # a Discord user, just not in this guild
+        core = new_core(database(tmp_path), fake)
+        handled = Handled(core)
+        not_admin = slash("bob", "join", id=1, **for_carol)
+        stranger = as_admin(slash("erin", "join", id=1, **{"for": f"<@{STRANGER}>"}))
+        added = as_admin(slash("erin", "join", id=1, **for_carol))
+        removed = as_admin(slash("erin", "leave", id=1, **for_carol))
+
+        async def scenario() -> None:
+            async with running_bot(core):
+                await interact(fake, slash("alice", "task", title="Fix the gate", need=2))
+                await handled.wait(1)
+                first = await posted(fake, 1)
+
+                await interact(fake, not_admin)
+                await interact(fake, stranger)
+                await handled.wait(3)
+                assert private_answer(fake, not_admin) == (
+                    "Only a community admin can join someone else (for:). To join yourself: "
+                    "/coop join #1."
+                )
+                unknown = private_answer(fake, stranger)
+                assert unknown.startswith("I can't find ") and str(STRANGER) in unknown
+                assert unknown.endswith("Name someone of this workspace or server, like for:@ana.")
+                assert statuses(core, 1) == {}
+                assert edits_of(fake, first) == [] and dm_posts(fake, "carol") == []
+
+                await interact(fake, added)
+                await handled.wait(4)
+                assert private_answer(fake, added) == (
+                    "Added carol to #1 “Fix the gate”; I've told them."
+                )
+                [told] = dm_posts(fake, "carol")
+                assert told.json["content"] == (
+                    "erin added you to #1 “Fix the gate”. /coop leave #1 if you can't."
+                )
+                assert statuses(core, 1) == {"carol": "committed"}
+                assert embed_fields(card(fake, 1)) == {"In": f"<@{ID['carol']}>"}
+
+                await interact(fake, removed)
+                await handled.wait(5)
+                assert private_answer(fake, removed) == (
+                    "Took carol off #1 “Fix the gate”; I've told them."
+                )
+                _, told = dm_posts(fake, "carol")
+                assert told.json["content"] == "erin took you off #1 “Fix the gate”."
+
+        run(scenario)
+        assert statuses(core, 1) == {"carol": "withdrawn"}
+        assert embed_fields(card(fake, 1)) == {"In": "nobody yet"}
+        # The admin is answered, not DM'd; the stranger hears nothing.
+        assert fake.dm_channel_id(ID["erin"]) is None and fake.dm_channel_id(STRANGER) is None
+        assert fake.errors == []
+
+
+def test_a_recurring_task_opens_its_next_card_with_the_regulars_until_stopped(
+    tmp_path: Path,
+) -> None:
+    saturday = datetime(2026, 11, 28, 10, tzinfo=UTC)  # START is Friday 10:00 UTC
+    repeats = "🔁 Repeats every Saturday at 10:00 (UTC)"
+    with new_fake() as fake:
+        core = new_core(database(tmp_path), fake)
+        handled = Handled(core)
+        create = slash("alice", "task", title="Park clean-up", every="saturday 10am", carry="yes")
+        stop = slash("alice", "stop", id=2)
+
+        async def scenario() -> None:
+            async with running_bot(core):
+                await interact(fake, create)
+                await handled.wait(1)
+                first = await posted(fake, 1)
+                assert repeats in description(first)
+                assert action_of(core, 1).due_at == saturday
+                await interact(fake, press("bob", "join", 1, first))
+                await handled.wait(2)
+
+                await fire_at(core, saturday - timedelta(minutes=1))
+                assert [card_number(m) for m in card_messages(fake)] == [1]
+                await fire_at(core, saturday)
+                second = await posted(fake, 2)
+                assert second["embeds"][0]["title"] == "#2 Park clean-up"
+                assert description(second)[1:3] == [
+                    f"due <t:{unix(saturday + 7 * 24 * HOUR)}:F> "
+                    f"(<t:{unix(saturday + 7 * 24 * HOUR)}:R>)",
+                    repeats,
+                ]
+                # carry:yes: bob, who was in on #1, is in on #2 and told so.
+                assert embed_fields(second) == {"In": f"<@{ID['bob']}>"}
+                assert statuses(core, 2) == {"bob": "committed"}
+                assert dm_posts(fake, "bob")[-1].json["content"] == (
+                    "#2 “Park clean-up” is on again, due Sat 05 Dec 2026 10:00 (UTC): you're "
+                    "in, as last time. /coop leave #2 if you can't make it."
+                )
+                assert f"coop:join:{GUILD_ID}:2" in button_ids(second)
+
+                await interact(fake, stop)
+                await handled.wait(3)
+                assert private_answer(fake, stop).startswith(
+                    "Stopped the series of #2 “Park clean-up”: no more occurrences will open."
+                )
+                assert repeats not in description(edits_of(fake, second)[-1].json)
+                assert repeats not in description(card(fake, 1))
+                await fire_at(core, saturday + 8 * 24 * HOUR)
+
+        run(scenario)
+        assert [card_number(m) for m in card_messages(fake)] == [1, 2]
+        assert statuses(core, 2) == {"bob": "committed"}
+        assert fake.errors == []
+
+
+def test_the_card_says_when_sign_up_closes_and_joins_after_it_are_refused(
+    tmp_path: Path,
+) -> None:
+    closes = START + HOUR
+    closing = f"<t:{unix(closes)}:f> (<t:{unix(closes)}:R>)"
+    refusal = (
+        "Sign-up for #1 “Bake bread” closed Fri 27 Nov 2026 11:00 (UTC), so I can't add you "
+        "now. Ask alice (who created it) if they still need people."
+    )
+    with new_fake() as fake:
+        core = new_core(database(tmp_path), fake)
+        handled = Handled(core)
+        create = slash(
+            "alice", "task", title="Bake bread", need=3, closes="in 1 hour", due="in 5 hours"
+        )
+        late = slash("carol", "join", id=1)
+
+        async def scenario() -> None:
+            async with running_bot(core):
+                await interact(fake, create)
+                await handled.wait(1)
+                first = await posted(fake, 1)
+                assert description(first)[2] == f"Sign-up closes {closing}"
+                await interact(fake, press("bob", "join", 1, first))
+                await handled.wait(2)
+                joined = len(edits_of(fake, first))
+
+                # Past the cut-off, before its row fires: the refusal goes by the time alone.
+                core.clock.advance(HOUR)
+                await interact(fake, late)
+                await handled.wait(3)
+                assert private_answer(fake, late) == refusal
+                assert len(edits_of(fake, first)) == joined
+
+                await fire_at(core, closes)
+                [closed] = edits_of(fake, first)[joined:]
+                assert description(closed.json)[2] == f"🔒 Sign-up closed {closing}"
+                assert f"Sign-up closes {closing}" not in description(closed.json)
+                assert button_ids(closed.json) == [
+                    f"coop:leave:{GUILD_ID}:1",
+                    f"coop:done:{GUILD_ID}:1",
+                    f"coop:form:edit:{GUILD_ID}:1",
+                ]
+                # The Join button of the card as it was before: refused the same way.
+                stale = press("dave", "join", 1, first)
+                await interact(fake, stale)
+                await handled.wait(4)
+                assert answers_to_press(fake, stale) == [refusal]
+
+        run(scenario)
+        assert statuses(core, 1) == {"bob": "committed"}
         assert fake.errors == []

@@ -553,6 +553,48 @@ def test_a_hand_off_offer_is_taken_with_the_button_of_its_dm(tmp_path: Path) -> 
     run(tmp_path, "socket", scenario)
 
 
+def test_a_slack_admin_adds_and_removes_someone_named_who_is_told(tmp_path: Path) -> None:
+    async def scenario(rig: Rig) -> None:
+        rig.slack.set_user("UF", name="frank", real_name="Frank", is_admin=True)
+        (card,) = card_posts(await say(rig, "UA", 'task "Kitchen" need:1'), 1)
+
+        added = await say(rig, "UF", "join #1 for:<@UB>")
+        assert rig.statuses(1) == {"UB": "committed"}
+        (told,) = dms_to(added, "UB")
+        assert "frank added you to #1" in told.params["text"]
+        assert answers(added, "UF") == ["Added bob to #1 “Kitchen”; I've told them."]
+        assert not answers(added, "UB")
+        (edit,) = edits(added, card)
+        assert "*In:* <@UB>" in blocks_text(edit)
+
+        # Refused privately, and nothing changes: someone not an admin, a person Slack does
+        # not know, a Slack Connect guest from another company.
+        rig.slack.set_user("UG", name="guest", team_id="T9")
+        rig.slack.invent_users = False
+        before = rig.actions()
+        for who, text, reason in (
+            ("UC", "join #1 for:<@UD>", "Only a community admin can join someone else"),
+            ("UF", "leave #1 for:<@UNOBODY>", "I can't find UNOBODY here"),
+            ("UF", "join #1 for:<@UG>", "I can't find UG here"),
+        ):
+            refused = await say(rig, who, text)
+            (why,) = of(refused, "chat.postEphemeral")
+            assert (why.params["user"], why.params["channel"]) == (who, "C1")
+            assert reason in why.params["text"]
+            assert not of(refused, "chat.postMessage") and not of(refused, "chat.update")
+        assert rig.actions() == before
+
+        taken = await say(rig, "UF", "leave #1 for:<@UB>")
+        assert rig.statuses(1) == {"UB": "withdrawn"}
+        (told,) = dms_to(taken, "UB")
+        assert "frank took you off #1" in told.params["text"]
+        (edit,) = edits(taken, card)
+        assert edit.params["text"] == "#1 Kitchen — 0/1 in"
+        assert not undeclared_methods(rig.slack)
+
+    run(tmp_path, "socket", scenario)
+
+
 def test_coop_calendar_answers_privately_with_a_link_that_opens_the_feed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -603,8 +645,11 @@ def test_coop_calendar_answers_privately_with_a_link_that_opens_the_feed(
         asyncio.run(scenario())
 
 
-def test_the_card_says_when_sign_up_closes_and_that_it_closed(tmp_path: Path) -> None:
+def test_the_card_says_when_sign_up_closes_and_a_late_join_is_refused_with_the_reason(
+    tmp_path: Path,
+) -> None:
     async def scenario(rig: Rig) -> None:
+        rig.slack.set_user("UF", name="frank", real_name="Frank", is_admin=True)
         made = await say(rig, "UA", 'task "Bake sale" due:"in 3 days" closes:"in 2 days"')
         (card,) = card_posts(made, 1)
         closes = int((START + timedelta(days=2)).timestamp())
@@ -616,14 +661,48 @@ def test_the_card_says_when_sign_up_closes_and_that_it_closed(tmp_path: Path) ->
         assert "🚫 Sign-up closed" in shown and "Sign-up closes" not in shown
         assert [b[0] for b in buttons(edit)] == ["coop_leave", "coop_done"]
 
+        # Typed, or pressed on a card drawn before it closed: refused privately, saying why.
+        for refused in (await say(rig, "UB", "join #1"), await press(rig, "UC", card, "join", 1)):
+            (why,) = of(refused, "chat.postEphemeral")
+            assert why.params["text"].startswith("Sign-up for #1 “Bake sale” closed ")
+            assert "Ask alice (who created it)" in why.params["text"]
+            assert not edits(refused, card)
+        assert rig.statuses(1) == {}
+        # An admin may still add someone: the organiser's call.
+        await say(rig, "UF", "join #1 for:<@UB>")
+        assert rig.statuses(1) == {"UB": "committed"}
+
     run(tmp_path, "socket", scenario)
 
 
-def test_a_recurring_tasks_card_says_how_it_repeats(tmp_path: Path) -> None:
+def test_a_recurring_task_opens_the_next_card_when_due_with_its_regulars_until_stopped(
+    tmp_path: Path,
+) -> None:
     async def scenario(rig: Rig) -> None:
-        made = await say(rig, "UA", 'task "Park clean-up" every:"saturday 10am"')
-        (card,) = card_posts(made, 1)
-        (line,) = [x for x in blocks_text(card).splitlines() if "Repeats" in x]
+        made = await say(rig, "UA", 'task "Park clean-up" every:"saturday 10am" carry:yes')
+        (first,) = card_posts(made, 1)
+        (line,) = [x for x in blocks_text(first).splitlines() if "Repeats" in x]
         assert line == "🔁 Repeats every Saturday at 10:00 (Europe/London)"  # the creator's zone
+        await press(rig, "UB", first, "join", 1)
+
+        # Saturday 10:00 in London (UTC in winter): #1 is due, and #2 opens with its own card.
+        assert not card_posts(await advance(rig, timedelta(days=1) - timedelta(minutes=1)), 2)
+        opened = await advance(rig, timedelta(minutes=1))
+        (second,) = card_posts(of(opened, "chat.postMessage", "C1"), 2)
+        assert second.params["text"].startswith("#2 Park clean-up")
+        assert line in blocks_text(second)
+        # carry:yes: Bob stays in on #2, and is told so.
+        assert "*In:* <@UB>" in blocks_text(second)
+        assert rig.statuses(2) == {"UB": "committed"}
+        (told,) = [dm for dm in dms_to(opened, "UB") if "#2" in dm.params["text"]]
+        assert "you're in, as last time" in told.params["text"]
+
+        stopped = await say(rig, "UA", "stop #2")
+        assert any("no more occurrences" in a for a in answers(stopped, "UA"))
+        for card in (first, second):
+            (edit,) = edits(stopped, card)
+            assert "Repeats" not in blocks_text(edit)
+        assert not card_posts(await advance(rig, timedelta(days=7)), 3)
+        assert not undeclared_methods(rig.slack)
 
     run(tmp_path, "socket", scenario)
