@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 MAX_UNIT = grammar.MAX_UNIT
 MAX_DRIVE = timedelta(days=366)  # sign-up longer than a year is a typo, not a plan
-_YES, _NO = ("yes", "y", "true", "on", "1"), ("no", "n", "false", "off", "0")
 
 
 def checkin_buttons(number: int) -> tuple[Button, ...]:
@@ -64,12 +63,7 @@ def _is_drive(action: Action) -> bool:
 def parse_sealed(raw: str | None) -> bool:
     if raw is None:
         return False
-    word = raw.strip().lower()
-    if word in _YES:
-        return True
-    if word in _NO:
-        return False
-    raise CoopError(f"sealed: is yes or no (got “{raw[:20]}”).")
+    return inputs.yes_no(raw, f"sealed: is yes or no (got “{raw[:20]}”).")
 
 
 def parse_goal(raw: str | int, unit: str | None) -> int:
@@ -331,7 +325,7 @@ def withdraw(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
     current = turn.uow.commitment(action, turn.member)
     if current is None or current.status is CommitmentStatus.WITHDRAWN:
         return [] if quiet else [_reply(turn, action, f"You haven't pledged to {label(action)}.")]
-    action.leave(current, turn.via, turn.now, lambda: None)
+    action.leave(current, turn.via, turn.now, lambda _role: None)
     turn.uow.save_commitment(action, current)
     turn.audit("pledge.withdrawn", action)
     effects = refresh_card(turn, action)

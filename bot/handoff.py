@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bot.cards import Button, DirectMessage, Effect
@@ -108,22 +109,25 @@ def promoted(turn: Turn, action: Action, commitment: Commitment) -> list[Effect]
     return [DirectMessage(to, text, confirm_buttons(action.number))]
 
 
+def moved_up(turn: Turn, action: Action, nxt: Commitment | None, detail: str = "") -> list[Effect]:
+    """Save and audit `nxt`, just moved off the waitlist into a place (None: nobody was
+    waiting), and what `promoted` says to them."""
+    if nxt is None:
+        return []
+    turn.uow.save_commitment(action, nxt)
+    turn.audit("commitment.promoted", action, detail, actor=nxt.member, via=Via.SYSTEM)
+    return promoted(turn, action, nxt)
+
+
 def _pass_on(
     turn: Turn, action: Action, commitment: Commitment, via: Via
 ) -> tuple[list[Effect], Commitment | None]:
     """Withdraw the unconfirmed `commitment`; the next person waiting is promoted (and asked
     to confirm in turn). The effects, and who was promoted (None: nobody was waiting)."""
-    role = commitment.role  # on a task with roles, the place freed is in this one
-    nxt = action.leave(commitment, via, turn.now, lambda: turn.uow.first_waiting(action, role))
+    nxt = action.leave(commitment, via, turn.now, partial(turn.uow.first_waiting, action))
     turn.uow.save_commitment(action, commitment)
     turn.audit("commitment.unconfirmed", action, actor=commitment.member, via=via)
-    if nxt is not None:
-        turn.uow.save_commitment(action, nxt)
-    effects = refresh_card(turn, action)
-    if nxt is not None:
-        turn.audit("commitment.promoted", action, actor=nxt.member, via=Via.SYSTEM)
-        effects += promoted(turn, action, nxt)
-    return effects, nxt
+    return refresh_card(turn, action) + moved_up(turn, action, nxt), nxt
 
 
 def awaits_confirm(current: Commitment | None) -> bool:
@@ -182,7 +186,7 @@ def confirm_due(f: Firing, occurrence_id: int) -> list[Effect]:
         return []
     if mine.confirm_by is None or mine.confirm_by > f.now:
         return []
-    turn = system_turn(f, action, s.to_member)
+    turn = f.turn(s.to_member, action.channel_id)
     passed, nxt = _pass_on(turn, action, mine, Via.SYSTEM)
     # Said only when true: with nobody waiting, the place is simply open again.
     went = "it went to the next person waiting" if nxt is not None else "it's open again"
@@ -192,20 +196,6 @@ def confirm_due(f: Firing, occurrence_id: int) -> list[Effect]:
         f"/coop join #{action.number} to sign up again.",
     )
     return [told, *passed]
-
-
-def system_turn(f: Firing, action: Action, member: Member) -> Turn:
-    """A turn for what a firing does on `member`'s behalf (the bot acting, via SYSTEM)."""
-    return Turn(
-        f.uow,
-        f.prefs,
-        f.now,
-        f.to(member),
-        f.channel(action.channel_id),
-        f.community,
-        member,
-        Via.SYSTEM,
-    )
 
 
 # --- /coop handoff #3 @ana -----------------------------------------------------------------
@@ -353,7 +343,7 @@ def offer_lapsed(f: Firing, occurrence_id: int) -> list[Effect]:
     action = f.uow.locked_action(s.action_id)
     if action is None or action.state is not ActionState.OPEN:
         return []
-    system_turn(f, action, s.creator).audit("handoff.lapsed", action, s.to_member.external_id)
+    f.turn(s.creator, action.channel_id).audit("handoff.lapsed", action, s.to_member.external_id)
     effects: list[Effect] = [
         DirectMessage(
             f.to(s.to_member),

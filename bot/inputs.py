@@ -115,3 +115,14 @@ def number(text: str) -> str:
     if folded and all(unicodedata.decimal(ch, None) is not None for ch in folded):
         return "".join(str(unicodedata.decimal(ch)) for ch in folded)
     return text
+
+
+_YES, _NO = frozenset({"yes", "y", "true", "on", "1"}), frozenset({"no", "n", "false", "off", "0"})
+
+
+def yes_no(raw: str, refusal: str) -> bool:
+    """A yes/no option (`sealed:yes`, `carry:no`); CoopError(`refusal`) for anything else."""
+    word = raw.strip().lower()
+    if word in _YES | _NO:
+        return word in _YES
+    raise CoopError(refusal)

@@ -285,11 +285,11 @@ class Action:
         current: Commitment,
         via: Via,
         now: datetime,
-        first_waiting: Callable[[], Commitment | None],
+        first_waiting: Callable[[str | None], Commitment | None],
     ) -> Commitment | None:
         """Withdraw `current`; returns the person promoted from the waitlist, if any
-        (`first_waiting` finds who has waited longest, asked only when a place opens; on a
-        task with roles, only in the role `current` held)."""
+        (`first_waiting(role)` finds who has waited longest in `role`, the one `current` held
+        (None on a task without roles); asked only when a place opens)."""
         if current.status == CommitmentStatus.WITHDRAWN:
             return None
         self._count(current.status, -1, current.role)
@@ -299,7 +299,7 @@ class Action:
         waiting = role.waiting_count if role is not None else self.waiting_count
         if not waiting or self.is_full_for(role):
             return None
-        promoted = first_waiting()
+        promoted = first_waiting(current.role)
         if promoted is None:
             return None
         self.promote(promoted, now)

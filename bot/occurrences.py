@@ -33,13 +33,14 @@ from bot.model import (
     ScheduleKind,
     ScheduleState,
     Target,
+    Via,
 )
 from bot.outbox import deliveries
 from bot.ports import UnitOfWork
 from bot.refs import ChannelRef, CommunityRef, MemberRef
 from bot.reminders import human
 from bot.timeparse import format_local
-from bot.turn import Preferences, label
+from bot.turn import Preferences, Turn, label
 
 # Sent later than this after its time, an occurrence says it is late (the bot was down).
 LATE_AFTER = timedelta(minutes=2)
@@ -82,6 +83,19 @@ class Firing:
 
     def channel(self, channel_id: str) -> ChannelRef:
         return ChannelRef(self.where, channel_id)
+
+    def turn(self, member: Member, channel_id: str) -> Turn:
+        """A turn for what this firing does on `member`'s behalf (the bot acting, via SYSTEM)."""
+        return Turn(
+            self.uow,
+            self.prefs,
+            self.now,
+            self.to(member),
+            self.channel(channel_id),
+            self.community,
+            member,
+            Via.SYSTEM,
+        )
 
     @property
     def late(self) -> timedelta:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot import recurrence, reminders, signup
+from bot import inputs, recurrence, reminders, signup
 from bot.cards import DirectMessage, Effect, PostCard, UpdateCard
 from bot.errors import CoopError
 from bot.model import (
@@ -28,24 +28,19 @@ from bot.model import (
 )
 from bot.refs import ChannelRef
 from bot.timeparse import format_local, parse_when
-from bot.turn import Turn, label, member_ref, require_creator_or_admin
+from bot.turn import Turn, label, require_creator_or_admin
 
 if TYPE_CHECKING:
     from bot.occurrences import Firing
 
 # Occurrences closer together than this would be noise, not plans.
 MIN_GAP = timedelta(hours=1)
-_YES = frozenset({"yes", "y", "true", "on", "1"})
-_NO = frozenset({"no", "n", "false", "off", "0"})
 
 
 def _carry(carry: str | None) -> bool:
     if carry is None:
         return False
-    word = carry.strip().lower()
-    if word in _YES | _NO:
-        return word in _YES
-    raise CoopError('carry: is yes or no, like every:"saturday 10am" carry:yes.')
+    return inputs.yes_no(carry, 'carry: is yes or no, like every:"saturday 10am" carry:yes.')
 
 
 def read_rule(turn: Turn, every: str, due_at: datetime | None) -> str:
@@ -167,7 +162,7 @@ def next_occurrence(f: Firing, occurrence_id: int) -> list[Effect]:
     series = current.series
     if series.state is not SeriesState.ACTIVE:
         return []
-    turn = _turn(f, series)
+    turn = f.turn(series.creator, series.channel_id)
     if current.due_at is not None and current.due_at > f.now:
         # Its due time was moved later: the next one opens then instead.
         reminders.schedule_action(turn, current, ScheduleKind.SERIES, current.due_at, turn.member)
@@ -207,20 +202,6 @@ def next_occurrence(f: Firing, occurrence_id: int) -> list[Effect]:
     assert new.id is not None
     channel = ChannelRef(f.where, series.channel_id)
     return [PostCard(new.id, channel), *_tell_carried(f, new, carried)]
-
-
-def _turn(f: Firing, series: Series) -> Turn:
-    """The series' creator acting, by the system: occurrences are theirs."""
-    return Turn(
-        uow=f.uow,
-        prefs=f.prefs,
-        now=f.now,
-        actor=member_ref(f.where, series.creator),
-        channel=ChannelRef(f.where, series.channel_id),
-        community=f.community,
-        member=series.creator,
-        via=Via.SYSTEM,
-    )
 
 
 def _carry_over(turn: Turn, current: Action, new: Action) -> list[tuple[str, CommitmentStatus]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING
 
 from bot import grammar, handoff, inputs, reminders, signup
 from bot.cards import DirectMessage, Effect, progress
@@ -22,6 +24,9 @@ from bot.model import (
 )
 from bot.timeparse import format_local, parse_when
 from bot.turn import Turn, label, refresh_card, require_creator_or_admin, require_open
+
+if TYPE_CHECKING:
+    from bot.usecases import Prepared
 
 ROLES_EXAMPLE = 'roles:"driver:2, cook:4, setup"'
 # Roles given no emoji get one of these, in order, skipping any already taken (the operator's
@@ -232,17 +237,11 @@ def _where(c: Commitment) -> str:
 
 def _free_place(turn: Turn, action: Action, current: Commitment) -> list[Effect]:
     """`current` leaves their role (to take another): the longest waiting in it moves up."""
-    old = current.role
-    promoted = action.leave(
-        current, turn.via, turn.now, lambda: turn.uow.first_waiting(action, old)
-    )
+    detail = f"role {current.role}"
+    nxt = action.leave(current, turn.via, turn.now, partial(turn.uow.first_waiting, action))
     turn.uow.save_commitment(action, current)
-    turn.audit("commitment.withdrawn", action, f"role {old}")
-    if promoted is None:
-        return []
-    turn.uow.save_commitment(action, promoted)
-    turn.audit("commitment.promoted", action, f"role {old}", actor=promoted.member, via=Via.SYSTEM)
-    return handoff.promoted(turn, action, promoted)
+    turn.audit("commitment.withdrawn", action, detail)
+    return handoff.moved_up(turn, action, nxt, detail)
 
 
 # --- edit ----------------------------------------------------------------------------------
@@ -313,7 +312,9 @@ def _time(turn: Turn, text: str, at: datetime | None, tz: str | None) -> datetim
     return parse_when(text, turn.tz, turn.now, turn.prefs.horizon, turn.prefs.languages)
 
 
-def edit(turn: Turn, action: Action, options: dict[str, str], ready: object) -> list[Effect]:
+def edit(
+    turn: Turn, action: Action, options: dict[str, str], ready: Prepared | None
+) -> list[Effect]:
     """`/coop edit #3 title:… need:… due:… closes:…`."""
     _may_edit(turn, action)
     if not options:
@@ -331,7 +332,7 @@ def edit(turn: Turn, action: Action, options: dict[str, str], ready: object) -> 
     return apply_edit(turn, action, request)
 
 
-def edit_form(turn: Turn, event: EditRequested, ready: object) -> list[Effect]:
+def edit_form(turn: Turn, event: EditRequested, ready: Prepared) -> list[Effect]:
     """The Edit form, as a platform sent it."""
     if not 0 < event.number <= grammar.MAX_ID:  # as a platform gave it back: maybe garbled
         raise CoopError("That form isn't one I know. Try /coop edit #3 need:6.")
@@ -349,12 +350,11 @@ def edit_form(turn: Turn, event: EditRequested, ready: object) -> list[Effect]:
     return apply_edit(turn, action, request)
 
 
-def _ready_times(ready: object) -> tuple[datetime | None, datetime | None, str | None]:
-    return (
-        getattr(ready, "due_at", None),
-        getattr(ready, "closes_at", None),
-        getattr(ready, "due_tz", None),
-    )
+def _ready_times(ready: Prepared | None) -> tuple[datetime | None, datetime | None, str | None]:
+    """The due time and cut-off read before the turn, and the zone they were read in."""
+    if ready is None:
+        return None, None, None
+    return ready.due_at, ready.closes_at, ready.due_tz
 
 
 def _when(
@@ -472,9 +472,7 @@ def _refit(turn: Turn, action: Action, told: dict[int, _Told], extra: list[Effec
         if action.is_full:
             break
         action.promote(c, turn.now)
-        turn.uow.save_commitment(action, c)
-        turn.audit("commitment.promoted", action, actor=c.member, via=Via.SYSTEM)
-        extra += handoff.promoted(turn, action, c)
+        extra += handoff.moved_up(turn, action, c)
     return []
 
 
@@ -521,11 +519,13 @@ def _nudge_if_short(turn: Turn, action: Action) -> None:
         )
 
 
+@dataclass(frozen=True)
 class _Change:
     """One change, worded for a reader in a zone."""
 
-    def __init__(self, what: str, old: object, new: object) -> None:
-        self.what, self.old, self.new = what, old, new
+    what: str
+    old: object
+    new: object
 
     def __call__(self, tz: str) -> str:
         return f"{self.what}: {self._shown(self.old, tz)} → {self._shown(self.new, tz)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bot import grammar, handoff, reminders
@@ -110,19 +111,12 @@ def maybe(turn: Turn, action: Action) -> list[Effect]:
     effects: list[Effect] = []
     promoted = None
     if current is not None and current.status is not CommitmentStatus.WITHDRAWN:
-        role = current.role  # on a task with roles, the place freed is in this one
-        promoted = action.leave(
-            current, turn.via, turn.now, lambda: turn.uow.first_waiting(action, role)
-        )
+        first = partial(turn.uow.first_waiting, action)
+        promoted = action.leave(current, turn.via, turn.now, first)
     commitment = action.maybe(turn.member, current, turn.via, turn.now)
     turn.uow.save_commitment(action, commitment)
     turn.audit("commitment.maybe", action)
-    if promoted is not None:
-        turn.uow.save_commitment(action, promoted)
-    effects += refresh_card(turn, action)
-    if promoted is not None:
-        turn.audit("commitment.promoted", action, actor=promoted.member, via=Via.SYSTEM)
-        effects += handoff.promoted(turn, action, promoted)
+    effects += refresh_card(turn, action) + handoff.moved_up(turn, action, promoted)
     if turn.via is Via.COMMAND:
         effects.append(
             turn.reply(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from bot import calendar, drives, grammar, handoff, inputs, reminders, series, shaping, signup
 from bot.cards import (
@@ -189,19 +190,10 @@ def leave(turn: Turn, action: Action, quiet: bool = False) -> list[Effect]:
     current = turn.uow.commitment(action, turn.member)
     if current is None or current.status is CommitmentStatus.WITHDRAWN:
         return [] if quiet else [turn.reply(f"You're not on {label(action)}.")]
-    # On a task with roles, the place freed is in the role they held.
-    role = current.role
-    promoted = action.leave(
-        current, turn.via, turn.now, lambda: turn.uow.first_waiting(action, role)
-    )
+    promoted = action.leave(current, turn.via, turn.now, partial(turn.uow.first_waiting, action))
     turn.uow.save_commitment(action, current)
     turn.audit("commitment.withdrawn", action)
-    if promoted is not None:
-        turn.uow.save_commitment(action, promoted)
-    effects = refresh_card(turn, action)
-    if promoted is not None:
-        turn.audit("commitment.promoted", action, actor=promoted.member, via=Via.SYSTEM)
-        effects += handoff.promoted(turn, action, promoted)
+    effects = refresh_card(turn, action) + handoff.moved_up(turn, action, promoted)
     if turn.via is Via.COMMAND:
         effects.append(turn.reply(f"You've left {label(action)}."))
     return effects
@@ -541,9 +533,6 @@ class Prepared:
     closes_at: datetime | None = None  # a task's closes: (sign-up cut-off), as read
 
 
-# Said for an option that takes a time, `none` clears it (`/coop edit #3 due:none`).
-NONE_WORDS = frozenset({"none", "no", "off", "-"})
-
 _TIMES = {
     "task": "due",
     "edit": "due",
@@ -615,10 +604,10 @@ def prepare(
     cmd = grammar.parse(event.text)
     option = _TIMES.get(cmd.name)
     when = cmd.options.get(option) if option else None
-    if when is not None and str(when).strip().lower() in NONE_WORDS:
+    if when is not None and str(when).strip().lower() in shaping.NONE_WORDS:
         when = None
     closes = cmd.options.get("closes") if cmd.name in ("task", "edit") else None
-    if closes is not None and str(closes).strip().lower() in NONE_WORDS:
+    if closes is not None and str(closes).strip().lower() in shaping.NONE_WORDS:
         closes = None
     if closes and not when:
         tz = stored_tz(event.actor.id) or known(event.actor.tz) or prefs.default_tz
@@ -656,7 +645,7 @@ def _prepare_edit(
     for name, typed in (("due", event.due), ("closes", event.closes)):
         limit = grammar.SUBCOMMANDS["edit"].option(name).limit
         text = inputs.field(f"The {name} time", typed or "", limit, "friday 5pm")
-        if text and text.lower() not in NONE_WORDS:
+        if text and text.lower() not in shaping.NONE_WORDS:
             times[name] = parse_when(text, tz, now, prefs.horizon, prefs.languages)
     return Prepared(due_at=times.get("due"), due_tz=tz, closes_at=times.get("closes"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from functools import partial
 
 from bot.model import Action, ActionKind, ActionState, Commitment, CommitmentStatus, Member, Via
 from bot.ports import AuditEntry
@@ -213,7 +214,7 @@ def test_saving_again_or_from_another_unit_of_work_never_duplicates(database_url
         current = uow.commitment(loaded, ana)
         assert current is not None
     with SqlUnitOfWork(engine) as other:  # objects from an earlier unit of work
-        promoted = loaded.leave(current, Via.COMMAND, NOW, lambda: other.first_waiting(loaded))
+        promoted = loaded.leave(current, Via.COMMAND, NOW, partial(other.first_waiting, loaded))
         assert promoted is not None and promoted.member.external_id == "U2"
         other.save_commitment(loaded, current)
         other.save_commitment(loaded, promoted)

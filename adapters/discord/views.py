@@ -21,7 +21,7 @@ from adapters.discord.text import shorten
 from bot.cards import Button, Card, RoleView
 from bot.drives import MAX_UNIT
 from bot.grammar import MAX_TITLE
-from bot.usecases import NONE_WORDS
+from bot.shaping import NONE_WORDS
 
 COG_NAME = "Coop"
 

@@ -18,7 +18,7 @@ from bot.events import (
     ReactionRemoved,
 )
 from bot.refs import ChannelRef, MemberRef, MessageRef
-from bot.usecases import NONE_WORDS
+from bot.shaping import NONE_WORDS
 
 Payload = dict[str, Any]
 
