@@ -99,6 +99,15 @@ class RoleView:
     def progress(self) -> str:
         return progress(self.in_count, self.need)
 
+    @property
+    def count(self) -> str:
+        """ "1/2" with a need, "1" without."""
+        return f"{self.in_count}/{self.need}" if self.need else str(self.in_count)
+
+    @property
+    def full(self) -> bool:
+        return self.need is not None and self.in_count >= self.need
+
 
 @dataclass(frozen=True)
 class Card:

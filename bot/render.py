@@ -43,8 +43,7 @@ def card_lines(card: Card, tz_name: str = "UTC") -> list[str]:
 
 def role_line(role: RoleView, confirming: tuple[Person, ...] = ()) -> str:
     """ "🚗 driver 1/2: Ana · done: Cy · waitlist: Bo"; who has yet to confirm is marked."""
-    count = f"{role.in_count}/{role.need}" if role.need else str(role.in_count)
-    line = f"{role.emoji} {role.name} {count}".lstrip()
+    line = f"{role.emoji} {role.name} {role.count}".lstrip()
     if role.committed or not role.done:
         line += f": {names(_marked(role.committed, confirming))}"
     if role.done:

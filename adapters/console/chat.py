@@ -85,7 +85,7 @@ class ConsoleChat:
             self._print(f"    {line}")
         if card.roles and any(b.name == "join" for b in card.buttons):
             # The console's stand-in for the platforms' "Join as…" menu.
-            picks = " ".join(f"!join:{_typed(r.name)}" for r in card.roles)
+            picks = " ".join(f"!join:{typed_name(r.name)}" for r in card.roles)
             self._print(f"    join as: {picks}")
 
     # --- the chat port ----------------------------------------------------------------------
@@ -182,6 +182,7 @@ class ConsoleChat:
         self._print(f"(console) {text}")
 
 
-def _typed(name: str) -> str:
-    """A role's name as typed after `!join:` (quoted when it has a space)."""
+def typed_name(name: str) -> str:
+    """A name as typed at the console (quoted when it has a space): a person's at the start
+    of a line, a role's after `!join:`."""
     return f'"{name}"' if " " in name else name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from adapters.console.chat import BOT_NAME, PLATFORM, ConsoleChat, member_id
+from adapters.console.chat import BOT_NAME, PLATFORM, ConsoleChat, member_id, typed_name
 from adapters.console.terminal import Lines
 from bot import drives, grammar
 from bot.core import Core
@@ -130,7 +130,7 @@ class ConsoleSession:
         if text.startswith("/"):
             self.chat.private(
                 actor.display,
-                f"The only command here is /coop. Try `{_written(actor.display)}: /coop help`.",
+                f"The only command here is /coop. Try `{typed_name(actor.display)}: /coop help`.",
             )
             return None
         if (m := _REACTION.match(text)) or (m := _BUTTON.match(text)):
@@ -223,11 +223,6 @@ def _spaced_name(text: str) -> str | None:
     """`text` as a name that may have spaces (runs of them count as one), or None."""
     name = " ".join(text.split())
     return name if _WORDS.fullmatch(name) else None
-
-
-def _written(name: str) -> str:
-    """How to type `name` at the start of a line."""
-    return f'"{name}"' if " " in name else name
 
 
 MOST_ADVANCE = timedelta(days=366)

@@ -190,7 +190,7 @@ def role_options(roles: tuple[RoleView, ...]) -> list[discord.SelectOption]:
         if value in values:  # Discord refuses two options with one value
             continue
         values.add(value)
-        full = role.need is not None and role.in_count >= role.need
+        full = role.full
         description = role.progress + (" · full: you'd be on the waitlist" if full else "")
         options.append(
             discord.SelectOption(

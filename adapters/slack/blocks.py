@@ -124,7 +124,7 @@ def _task_text(card: Card) -> tuple[str, list[str]]:
     elif card.closes_at is not None and card.state == "open":
         shape.append(f"Sign-up closes {due_text(card.closes_at)}")
     if card.repeats:
-        shape.append(f"🔁 Repeats {inert(card.repeats.removeprefix('repeats '), 200)}")
+        shape.append(f"🔁 Repeats {inert(card.repeats, 200)}")
     if shape:
         about += "\n" + " · ".join(shape)
     progress = f"{card.progress_bar()} {inert(card.progress)}".strip()
@@ -156,10 +156,6 @@ def role_emoji(emoji: str) -> str:
     return inert(emoji, 20)
 
 
-def _role_count(role: RoleView) -> str:
-    return f"{role.in_count}/{role.need}" if role.need else str(role.in_count)
-
-
 def _role_lines(roles: tuple[RoleView, ...]) -> list[str]:
     """`🚗 *driver* 1/2: <@U1> · waitlist: <@U2>`, one line per role."""
     lists = sum(1 + bool(r.done) + bool(r.waitlist) for r in roles)
@@ -173,7 +169,7 @@ def _role_lines(roles: tuple[RoleView, ...]) -> list[str]:
         emoji = role_emoji(role.emoji)
         name = inert(role.name, _ROLE_NAME_SHOWN)
         line = f"{emoji} *{name}*" if emoji else f"*{name}*"
-        line += f" {_role_count(role)}: {mentions(role.committed, room)}"
+        line += f" {role.count}: {mentions(role.committed, room)}"
         if role.done:
             line += f" · done: {mentions(role.done, room)}"
         if role.waitlist:
@@ -263,10 +259,10 @@ def edit_form(card: Card, channel_id: str) -> Block:
     and cut-off left empty (empty keeps them, "none" clears them). What it edits, and what it
     showed, ride along in the private metadata."""
     limits = {name: grammar.SUBCOMMANDS["edit"].option(name).limit for name in (NEED, DUE)}
-    # A title longer than the limit (tracked from a long message) must still fit its field.
-    title_limit = max(grammar.MAX_TITLE, len(card.title))
     need = str(card.need) if card.need else ""
-    title_input = _text_input("Saturday market stall", title_limit) | {"initial_value": card.title}
+    title_input = _text_input("Saturday market stall", grammar.MAX_TITLE) | {
+        "initial_value": card.title
+    }
     need_input = _text_input("3", limits[NEED]) | ({"initial_value": need} if need else {})
 
     # Shown in mrkdwn (a context block), where Slack writes dates in each reader's zone.
@@ -276,10 +272,8 @@ def edit_form(card: Card, channel_id: str) -> Block:
     now = f"*#{card.number} {inert(card.title, 300)}*: now {due} · {closes}"
 
     about = {"channel": channel_id, "number": card.number, "title": card.title, "need": need}
+    # A title is at most grammar.MAX_TITLE characters: this fits Slack's 3,000 with room.
     metadata = json.dumps(about, ensure_ascii=False)
-    if len(metadata) > PRIVATE_METADATA_LIMIT:
-        # Without the title shown, whatever the form sends as title counts as typed.
-        metadata = json.dumps(about | {"title": None})
     return {
         "type": "modal",
         "callback_id": EDIT_FORM,
@@ -461,8 +455,8 @@ def _join_select(card: Card, join: Button) -> Block:
             continue
         values.add(value)
         emoji = role_emoji(role.emoji)
-        count = f"{role.in_count}/{role.need}" if role.need else f"{role.in_count} in"
-        full = ", full" if role.need and role.in_count >= role.need else ""
+        count = role.count if role.need else role.progress
+        full = ", full" if role.full else ""
         options.append(_option(f"{emoji} {role.name} ({count}{full})".strip(), value))
     if not options:  # a select needs one; the button makes the core ask which role
         return _button(join)

@@ -12,7 +12,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -280,8 +280,8 @@ class SlackChat:
         ephemeral message up, so one whose send was cut off by a crash is sent again.)"""
         client = await self.workspaces.sending(to.community)
         shown = inert(text, MESSAGE_TEXT_LIMIT) if card is None else card_fallback(card)
-        # A private copy of a card (`/coop show`) takes no actions: no buttons, no Edit menu.
-        blocks = self._drawn(replace(card, editable=False)) if card is not None else None
+        # A private copy of a card (`/coop show`): the dispatcher took its buttons and Edit off.
+        blocks = self._drawn(card) if card is not None else None
         try:
             async with _sending():
                 await client.chat_postEphemeral(

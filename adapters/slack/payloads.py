@@ -161,8 +161,9 @@ def drive_form_event(body: Payload, ws: Workspace, actor: MemberRef) -> DriveReq
 
 
 def edit_form_event(body: Payload, ws: Workspace, actor: MemberRef) -> EditRequested:
-    """The submitted Edit form (see blocks.edit_form): an empty field, or one as it was
-    filled in, changes nothing (None); "none" clears (""); the core checks the rest."""
+    """The submitted Edit form (see blocks.edit_form): a field as it was filled in changes
+    nothing (None), and so does an empty due time or cut-off; an emptied need, or "none",
+    clears (""); the core checks the rest."""
     view = body["view"]
     about = json.loads(view["private_metadata"])
     values = (view.get("state") or {}).get("values") or {}
